@@ -1,0 +1,71 @@
+"""The delivery activity: a thin wrapper mapping adapter errors to Temporal's retry semantics."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from pydantic import ValidationError
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from ingestlayer.destinations import REGISTRY, DeliveryContext, DeliveryError, PermanentError
+from ingestlayer.destinations.errors import RetryableError
+from ingestlayer.status import DeliveryInput, DeliveryOutput
+
+
+def to_application_error(err: DeliveryError, attempt: int) -> ApplicationError:
+    details = {"code": err.code, "attempt": attempt, "hint": getattr(err, "hint", None)}
+    retry_after = getattr(err, "retry_after", None)
+    return ApplicationError(
+        err.message,
+        details,
+        type=type(err).__name__,
+        non_retryable=not err.retryable,
+        next_retry_delay=timedelta(seconds=retry_after) if retry_after is not None else None,
+    )
+
+
+async def run_delivery(
+    args: DeliveryInput, attempt: int, public_base_url: str = "http://127.0.0.1:8000"
+) -> DeliveryOutput:
+    """Plain async code (testable without Temporal): build the adapter, send, type the failure."""
+    adapter_cls = REGISTRY.get(args.kind)
+    if adapter_cls is None:
+        raise PermanentError(f"unknown destination kind {args.kind!r}", code="unknown_destination")
+    try:
+        adapter = adapter_cls.model_validate(args.options)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise PermanentError(
+            f"invalid {args.kind} settings: {where}: {first['msg']}", code="invalid_settings"
+        ) from None
+    ctx = DeliveryContext(
+        pipeline=args.pipeline,
+        destination=args.destination,
+        attempt=attempt,
+        public_base_url=public_base_url,
+    )
+    result = await adapter.deliver(args.event, ctx)
+    return DeliveryOutput(attempt=attempt, result=result)
+
+
+class DeliveryActivities:
+    """Activities with the worker's settings injected (registered as bound methods)."""
+
+    def __init__(self, public_base_url: str) -> None:
+        self.public_base_url = public_base_url
+
+    @activity.defn(name="deliver")
+    async def deliver(self, args: DeliveryInput) -> DeliveryOutput:
+        attempt = activity.info().attempt
+        try:
+            return await run_delivery(args, attempt, self.public_base_url)
+        except DeliveryError as err:
+            raise to_application_error(err, attempt) from None
+        except Exception as exc:
+            activity.logger.exception("unexpected error in %s delivery", args.kind)
+            failure = RetryableError(
+                f"unexpected {type(exc).__name__} in the {args.kind} adapter", code="internal"
+            )
+            raise to_application_error(failure, attempt) from None

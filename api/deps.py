@@ -1,0 +1,81 @@
+"""Dependencies shared by the routes, declared once."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+from fastapi import Depends, Request
+from temporalio.client import Client
+
+from api.errors import ApiError
+from ingestlayer.config import PipelineSet
+from ingestlayer.settings import Settings
+from ingestlayer.temporal import connect
+
+
+class TemporalConnection:
+    """Connects on first use and again after a failure, so the API starts before Temporal does."""
+
+    def __init__(self, settings: Settings, client: Client | None = None) -> None:
+        self._settings = settings
+        self._client = client
+        self._lock = asyncio.Lock()
+
+    async def get(self) -> Client:
+        if self._client is not None:
+            return self._client
+        async with self._lock:
+            if self._client is None:
+                try:
+                    self._client = await connect(self._settings)
+                except RuntimeError as exc:
+                    raise ApiError(
+                        503,
+                        "temporal_unavailable",
+                        "the workflow service is not reachable; retry shortly",
+                        headers={"Retry-After": "1"},
+                    ) from exc
+        return self._client
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_pipelines(request: Request) -> PipelineSet:
+    pipelines: PipelineSet = request.app.state.pipelines
+    return pipelines
+
+
+async def get_client(request: Request) -> Client:
+    connection: TemporalConnection = request.app.state.temporal
+    return await connection.get()
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+PipelinesDep = Annotated[PipelineSet, Depends(get_pipelines)]
+TemporalClientDep = Annotated[Client, Depends(get_client)]
+
+
+def require_api_key(request: Request, settings: SettingsDep) -> None:
+    header = request.headers.get("authorization")
+    challenge = {"WWW-Authenticate": 'Bearer realm="ingestlayer"'}
+    if not header:
+        raise ApiError(
+            401, "missing_api_key", "send Authorization: Bearer <api key>", headers=challenge
+        )
+    scheme, _, key = header.partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        raise ApiError(
+            401,
+            "invalid_api_key",
+            "the Authorization header must be Bearer <api key>",
+            headers=challenge,
+        )
+    if not settings.api_key_valid(key.strip()):
+        raise ApiError(401, "invalid_api_key", "the API key is not valid", headers=challenge)
+
+
+ApiKeyDep = Annotated[None, Depends(require_api_key)]

@@ -1,0 +1,3 @@
+"""ingestlayer: self-hosted event pipelines on Temporal."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,121 @@
+"""Outbound webhook: POST the processed event as JSON, signed if asked to."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Annotated, Any, ClassVar, Literal
+from urllib.parse import urlsplit
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from ingestlayer import secrets
+from ingestlayer.destinations.base import DeliveryContext, Destination
+from ingestlayer.destinations.errors import PermanentError, RetryableError
+from ingestlayer.destinations.http import error_for_status, shared_client
+from ingestlayer.events import Event
+from ingestlayer.signing import SIGNATURE_HEADER, signature_header
+
+EVENT_ID_HEADER = "X-Ingestlayer-Event-Id"
+EVENT_TYPE_HEADER = "X-Ingestlayer-Event-Type"
+
+
+class NoAuth(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    type: Literal["none"] = "none"
+
+
+class BearerAuth(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    type: Literal["bearer"]
+    token: str
+
+
+class HmacAuth(BaseModel):
+    """`secret`, or `secrets` while rotating: the header then carries one v1= per secret."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    type: Literal["hmac"]
+    secret: str | None = None
+    secrets: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _one_secret_at_least(self) -> HmacAuth:
+        if not self.secret and not self.secrets:
+            raise ValueError("hmac auth needs `secret` (or `secrets` while rotating)")
+        return self
+
+    def all_secrets(self) -> list[str]:
+        return ([self.secret] if self.secret else []) + list(self.secrets)
+
+
+Auth = Annotated[NoAuth | BearerAuth | HmacAuth, Field(discriminator="type")]
+
+
+def canonical_body(event: Event) -> bytes:
+    return json.dumps(event.body(), separators=(",", ":"), ensure_ascii=False).encode()
+
+
+class WebhookDestination(Destination):
+    kind: ClassVar[str] = "webhook"
+
+    url: str
+    auth: Auth = NoAuth()
+    headers: dict[str, str] = Field(default_factory=dict)
+    timeout: float = Field(default=10.0, gt=0, le=60)
+
+    @field_validator("auth", mode="before")
+    @classmethod
+    def _auth_shorthand(cls, value: Any) -> Any:
+        return {"type": value} if isinstance(value, str) else value
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if "${" in value:
+            return value
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("url must be an absolute http(s) URL")
+        return value
+
+    def _headers(self, event: Event, body: bytes) -> dict[str, str]:
+        headers = {
+            "Content-Type": "application/json",
+            "Idempotency-Key": event.id,
+            EVENT_ID_HEADER: event.id,
+            EVENT_TYPE_HEADER: event.type,
+        }
+        headers.update({name: secrets.resolve(value) for name, value in self.headers.items()})
+        if isinstance(self.auth, BearerAuth):
+            headers["Authorization"] = f"Bearer {secrets.resolve(self.auth.token)}"
+        elif isinstance(self.auth, HmacAuth):
+            keys = [secrets.resolve(s) for s in self.auth.all_secrets()]
+            headers[SIGNATURE_HEADER] = signature_header(keys, body)
+        return headers
+
+    async def deliver(self, event: Event, ctx: DeliveryContext) -> dict[str, Any]:
+        url = secrets.resolve(self.url)
+        if urlsplit(url).scheme not in ("http", "https"):
+            raise PermanentError("webhook url must be http(s)", code="invalid_url")
+        body = canonical_body(event)
+        headers = self._headers(event, body)
+        started = time.perf_counter()
+        try:
+            response = await shared_client().post(
+                url, content=body, headers=headers, timeout=self.timeout
+            )
+        except httpx.TimeoutException as exc:
+            raise RetryableError(f"no response within {self.timeout:g} s", code="timeout") from exc
+        except httpx.TransportError as exc:
+            raise RetryableError(
+                f"could not connect to the receiver: {type(exc).__name__}",
+                code="connection_error",
+            ) from exc
+        if not 200 <= response.status_code < 300:
+            raise error_for_status(response, "receiver")
+        return {
+            "status_code": response.status_code,
+            "elapsed_ms": round((time.perf_counter() - started) * 1000, 1),
+        }

@@ -1,0 +1,112 @@
+"""Reading an event's state back out of Temporal, and asking it to redeliver."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from temporalio.api.enums.v1 import PendingActivityState
+from temporalio.client import Client, WorkflowExecutionDescription, WorkflowExecutionStatus
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from ingestlayer.ingest import EVENT_ID_PREFIX
+from ingestlayer.status import ErrorInfo, EventStatus, RedeliverRequest
+from workflows.event_pipeline import EventPipelineWorkflow
+
+
+class EventNotFound(Exception):
+    code = "event_not_found"
+
+
+class NothingToRedeliver(Exception):
+    code = "nothing_to_redeliver"
+
+
+@dataclass(frozen=True)
+class Tracked:
+    status: EventStatus
+    workflow_status: str
+    run_id: str | None
+
+
+def _valid_id(event_id: str) -> bool:
+    suffix = event_id.removeprefix(EVENT_ID_PREFIX)
+    return (
+        event_id.startswith(EVENT_ID_PREFIX)
+        and len(suffix) == 32
+        and all(c in "0123456789abcdef" for c in suffix)
+    )
+
+
+async def _describe(client: Client, event_id: str) -> WorkflowExecutionDescription:
+    if not _valid_id(event_id):
+        raise EventNotFound(event_id)
+    try:
+        return await client.get_workflow_handle(event_id).describe()
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            raise EventNotFound(event_id) from None
+        raise
+
+
+async def _merge_pending(
+    client: Client, status: EventStatus, desc: WorkflowExecutionDescription
+) -> None:
+    """Attempts made by a regular activity are invisible to the workflow until it finishes;
+    the server's pending-activity record shows them live."""
+    for pending in desc.raw_description.pending_activities:
+        parts = pending.activity_id.split("/")
+        if len(parts) != 4 or parts[0] != "deliver":
+            continue
+        _, pipeline, destination, _ = parts
+        for p in status.pipelines:
+            if p.name != pipeline:
+                continue
+            for d in p.deliveries:
+                if d.destination != destination:
+                    continue
+                started = pending.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED
+                d.attempts += pending.attempt - (0 if started else 1)
+                if pending.HasField("last_failure"):
+                    error = await client.data_converter.decode_failure(pending.last_failure)
+                    if isinstance(error, ApplicationError):
+                        details = error.details[0] if error.details else {}
+                        code = (
+                            details.get("code", error.type or "error")
+                            if isinstance(details, dict)
+                            else "error"
+                        )
+                        hint = details.get("hint") if isinstance(details, dict) else None
+                        d.last_error = ErrorInfo(
+                            code=code,
+                            message=error.message,
+                            retryable=not error.non_retryable,
+                            hint=hint,
+                        )
+
+
+async def get_status(client: Client, event_id: str) -> Tracked:
+    desc = await _describe(client, event_id)
+    handle = client.get_workflow_handle(event_id, run_id=desc.run_id, result_type=EventStatus)
+    if desc.status == WorkflowExecutionStatus.COMPLETED:
+        status = await handle.result()
+    else:
+        status = await handle.query(EventPipelineWorkflow.status)
+        if desc.status == WorkflowExecutionStatus.RUNNING:
+            await _merge_pending(client, status, desc)
+    name = desc.status.name.lower() if desc.status else "unknown"
+    return Tracked(status=status, workflow_status=name, run_id=desc.run_id)
+
+
+async def redeliver(client: Client, event_id: str, request: RedeliverRequest) -> list[str]:
+    """Signal the workflow for the dead-lettered deliveries the request matches; returns them."""
+    tracked = await get_status(client, event_id)
+    matched = [
+        f"{pipeline}/{delivery.destination}"
+        for pipeline, delivery in tracked.status.dead_letters()
+        if request.matches(pipeline, delivery.destination)
+    ]
+    if not matched or tracked.workflow_status != "running":
+        raise NothingToRedeliver(event_id)
+    await client.get_workflow_handle(event_id).signal(EventPipelineWorkflow.redeliver, request)
+    return matched

@@ -1,0 +1,66 @@
+"""The worker process: the pipeline queue (workflows, local activities) and one delivery queue per
+destination kind, each with its own concurrency limit so a slow destination never starves others."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.deliver import DeliveryActivities
+from ingestlayer.destinations import REGISTRY
+from ingestlayer.destinations.http import close_clients
+from ingestlayer.destinations.postgres import close_pools
+from ingestlayer.settings import Settings
+from ingestlayer.temporal import connect
+from workflows.event_pipeline import EventPipelineWorkflow
+
+
+def build_workers(client: Client, settings: Settings) -> list[Worker]:
+    activities = DeliveryActivities(public_base_url=settings.public_base_url)
+    workers = [
+        Worker(
+            client,
+            task_queue=settings.task_queue,
+            workflows=[EventPipelineWorkflow],
+            activities=[activities.deliver],
+            max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
+            max_concurrent_local_activities=settings.max_concurrent_local_activities,
+            max_concurrent_activities=settings.max_concurrent_local_activities,
+        )
+    ]
+    for kind in REGISTRY:
+        workers.append(
+            Worker(
+                client,
+                task_queue=settings.delivery_queue(kind),
+                activities=[activities.deliver],
+                max_concurrent_activities=settings.delivery_concurrency.get(
+                    kind, settings.default_delivery_concurrency
+                ),
+            )
+        )
+    return workers
+
+
+@contextlib.asynccontextmanager
+async def running_workers(client: Client, settings: Settings) -> AsyncIterator[list[Worker]]:
+    """Run every worker of this process until the block exits, then shut down gracefully."""
+    workers = build_workers(client, settings)
+    tasks = [asyncio.create_task(worker.run()) for worker in workers]
+    try:
+        yield workers
+    finally:
+        await asyncio.gather(*(worker.shutdown() for worker in workers), return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await close_clients()
+        await close_pools()
+
+
+async def serve(settings: Settings, stop: asyncio.Event) -> None:
+    client = await connect(settings, wait_seconds=30)
+    async with running_workers(client, settings):
+        await stop.wait()

@@ -1,0 +1,338 @@
+"""Events through the whole path: API → workflow → steps → webhook and Postgres deliveries."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import time
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from temporalio.client import Client
+
+from tests.conftest import PG_ADMIN_DSN, ApiFactory
+from tests.fakes.receiver import Receiver
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+SECRET = "whsec_test_secret_for_signing"
+BEARER = "bearer-token-for-tests"
+FAST_RETRY = "{max_attempts: 3, initial_interval: 0.2, backoff: 2, max_interval: 1}"
+
+
+def pipelines(receiver_url: str, schema: str) -> str:
+    return f"""
+pipelines:
+  - name: escalations
+    on: support.ticket.created
+    steps:
+      - set:
+          urgency: $event.priority
+          summary: "[$event.customer_tier] $event.subject"
+      - filter.match: urgency in [high, critical]
+    destinations:
+      - name: on-call
+        webhook:
+          url: {receiver_url}/ok/on-call
+          auth: {{type: hmac, secret: "${{IL_TEST_HMAC_SECRET}}"}}
+        when: urgency = critical
+      - name: everything
+        webhook:
+          url: {receiver_url}/ok/everything
+          auth: {{type: bearer, token: "${{IL_TEST_BEARER}}"}}
+  - name: flaky
+    on: test.flaky
+    destinations:
+      - webhook: {{url: "{receiver_url}/flaky/2/flaky-hook"}}
+        retry: {FAST_RETRY}
+  - name: switchable
+    on: test.switch
+    destinations:
+      - name: hook
+        webhook: {{url: "{receiver_url}/switch/switch-hook"}}
+        retry: {{max_attempts: 2, initial_interval: 0.1}}
+  - name: gone
+    on: test.gone
+    destinations:
+      - webhook: {{url: "{receiver_url}/status/404/gone-hook"}}
+        retry: {{max_attempts: 2, initial_interval: 0.1}}
+  - name: timeouts
+    on: test.slow
+    destinations:
+      - webhook: {{url: "{receiver_url}/slow/2/slow-hook", timeout: 0.3}}
+        retry: {{max_attempts: 2, initial_interval: 0.1}}
+  - name: warehouse
+    on: [user.signed_up, test.pg.*]
+    destinations:
+      - postgres:
+          dsn: "${{IL_TEST_PG_DSN}}"
+          table: {schema}.signups
+          columns:
+            email_domain: $event.domain
+      - name: broken
+        postgres:
+          dsn: "${{IL_TEST_PG_DSN}}"
+          table: {schema}.signups
+          columns:
+            no_such_column: $event.email
+        when: type = test.pg.broken
+"""
+
+
+@pytest.fixture(scope="module")
+async def setup(
+    start_api: ApiFactory,
+    receiver: tuple[Receiver, str],
+    pg_schema: str,
+    monkeypatch_module: pytest.MonkeyPatch,
+) -> tuple[httpx.AsyncClient, Receiver, str]:
+    fake, url = receiver
+    monkeypatch_module.setenv("IL_TEST_HMAC_SECRET", SECRET)
+    monkeypatch_module.setenv("IL_TEST_BEARER", BEARER)
+    monkeypatch_module.setenv("IL_TEST_PG_DSN", PG_ADMIN_DSN)
+    conn = await asyncpg.connect(PG_ADMIN_DSN)
+    await conn.execute(
+        f"""CREATE TABLE "{pg_schema}".signups (
+            id text PRIMARY KEY, type text, "timestamp" timestamptz,
+            email text, plan text, seats int, email_domain text, payload jsonb)"""
+    )
+    await conn.close()
+    api = await start_api(pipelines(url, pg_schema))
+    return api, fake, pg_schema
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module() -> Any:
+    with pytest.MonkeyPatch.context() as mp:
+        yield mp
+
+
+async def emit(api: httpx.AsyncClient, event_type: str, payload: dict[str, Any]) -> str:
+    response = await api.post("/v1/events", json={"type": event_type, "payload": payload})
+    assert response.status_code == 202, response.text
+    return str(response.json()["id"])
+
+
+async def wait_status(
+    api: httpx.AsyncClient, event_id: str, states: set[str], within: float = 30.0
+) -> dict[str, Any]:
+    deadline = time.monotonic() + within
+    body: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        response = await api.get(f"/v1/events/{event_id}")
+        body = response.json()
+        if response.status_code == 200 and body["state"] in states:
+            return body
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"event {event_id} never reached {states}: {json.dumps(body)[:2000]}")
+
+
+def delivery(status: dict[str, Any], pipeline: str, destination: str) -> dict[str, Any]:
+    p = next(p for p in status["pipelines"] if p["name"] == pipeline)
+    return next(d for d in p["deliveries"] if d["destination"] == destination)
+
+
+def independent_verify(header: str, body: bytes, secret: str, now: int) -> bool:
+    """The receiver side of the scheme, written from the product page, not from our code."""
+    fields: dict[str, list[str]] = {}
+    for pair in header.split(","):
+        key, value = pair.split("=", 1)
+        fields.setdefault(key, []).append(value)
+    timestamp = fields["t"][0]
+    if abs(now - int(timestamp)) > 300:
+        return False
+    signed_payload = timestamp.encode() + b"." + body
+    expected = hmac.new(secret.encode(), signed_payload, hashlib.sha256).hexdigest()
+    return any(hmac.compare_digest(expected, v) for v in fields.get("v1", []))
+
+
+async def test_critical_ticket_reaches_both_destinations_with_labels(setup: Any) -> None:
+    api, fake, _ = setup
+    event_id = await emit(
+        api,
+        "support.ticket.created",
+        {
+            "ticket_id": "T-1",
+            "subject": "Checkout down",
+            "priority": "critical",
+            "customer_tier": "pro",
+        },
+    )
+    status = await wait_status(api, event_id, {"completed"})
+    assert delivery(status, "escalations", "on-call")["state"] == "delivered"
+    assert delivery(status, "escalations", "everything")["state"] == "delivered"
+    [hit] = [r for r in fake.accepted("on-call") if r.json["id"] == event_id]
+    assert hit.json["type"] == "support.ticket.created"
+    assert hit.json["payload"]["ticket_id"] == "T-1"
+    assert hit.json["labels"] == {"urgency": "critical", "summary": "[pro] Checkout down"}
+    assert hit.headers["x-ingestlayer-event-id"] == event_id
+    assert hit.headers["idempotency-key"] == event_id
+    assert hit.headers["content-type"] == "application/json"
+
+
+async def test_hmac_signature_verifies_with_an_independent_implementation(setup: Any) -> None:
+    api, fake, _ = setup
+    event_id = await emit(
+        api,
+        "support.ticket.created",
+        {"subject": "S", "priority": "critical", "customer_tier": "free"},
+    )
+    await wait_status(api, event_id, {"completed"})
+    [hit] = [r for r in fake.accepted("on-call") if r.json["id"] == event_id]
+    header = hit.headers["x-ingestlayer-signature"]
+    now = int(time.time())
+    assert independent_verify(header, hit.body, SECRET, now)
+    assert not independent_verify(header, hit.body, "another-secret", now)
+    assert not independent_verify(header, hit.body + b" ", SECRET, now)
+
+
+async def test_bearer_auth_sends_the_token(setup: Any) -> None:
+    api, fake, _ = setup
+    event_id = await emit(
+        api, "support.ticket.created", {"subject": "S", "priority": "high", "customer_tier": "free"}
+    )
+    await wait_status(api, event_id, {"completed"})
+    [hit] = [r for r in fake.accepted("everything") if r.json["id"] == event_id]
+    assert hit.headers["authorization"] == f"Bearer {BEARER}"
+    assert "x-ingestlayer-signature" not in hit.headers
+
+
+async def test_when_condition_skips_the_destination_it_does_not_match(setup: Any) -> None:
+    api, fake, _ = setup
+    event_id = await emit(
+        api, "support.ticket.created", {"subject": "S", "priority": "high", "customer_tier": "free"}
+    )
+    status = await wait_status(api, event_id, {"completed"})
+    assert delivery(status, "escalations", "on-call")["state"] == "skipped"
+    assert delivery(status, "escalations", "everything")["state"] == "delivered"
+    assert not [r for r in fake.for_name("on-call") if r.json["id"] == event_id]
+
+
+async def test_filter_match_ends_the_pipeline_as_filtered(setup: Any) -> None:
+    api, fake, _ = setup
+    event_id = await emit(
+        api, "support.ticket.created", {"subject": "S", "priority": "low", "customer_tier": "free"}
+    )
+    status = await wait_status(api, event_id, {"filtered"})
+    [pipeline] = status["pipelines"]
+    assert pipeline["state"] == "filtered"
+    assert [s["outcome"] for s in pipeline["steps"]] == ["applied", "filtered"]
+    assert pipeline["deliveries"] == []
+    assert not [r for r in fake.requests if r.body and json.loads(r.body).get("id") == event_id]
+
+
+async def test_event_with_no_pipeline_is_unrouted_not_lost(setup: Any) -> None:
+    api, _, _ = setup
+    event_id = await emit(api, "nobody.listens", {"x": 1})
+    status = await wait_status(api, event_id, {"unrouted"})
+    assert status["pipelines"] == []
+    assert status["workflow"]["status"] == "completed"
+
+
+async def test_receiver_failing_twice_gets_the_event_once_on_the_third_try(setup: Any) -> None:
+    api, fake, _ = setup
+    event_id = await emit(api, "test.flaky", {"n": 1})
+    status = await wait_status(api, event_id, {"completed"})
+    hook = delivery(status, "flaky", "webhook")
+    assert hook["state"] == "delivered"
+    assert hook["attempts"] == 3
+    requests = [r for r in fake.for_name("flaky-hook") if r.json["id"] == event_id]
+    assert [r.status for r in requests] == [500, 500, 200]
+    assert {r.headers["idempotency-key"] for r in requests} == {event_id}
+
+
+async def test_dead_letter_then_redeliver_after_the_receiver_is_fixed(
+    setup: Any, temporal_client: Client
+) -> None:
+    api, fake, _ = setup
+    fake.down.add("switch-hook")
+    event_id = await emit(api, "test.switch", {"n": 1})
+    status = await wait_status(api, event_id, {"dead_lettered"})
+    hook = delivery(status, "switchable", "hook")
+    assert hook["state"] == "dead_lettered"
+    assert hook["attempts"] == 2
+    assert hook["last_error"]["code"] == "http_503"
+    assert status["workflow"]["status"] == "running"
+    listed = [
+        w.id
+        async for w in temporal_client.list_workflows(
+            "IngestlayerDeadLetter = true AND IngestlayerDeadLetterDestinations = 'switchable/hook'"
+        )
+    ]
+    assert event_id in listed
+
+    fake.down.discard("switch-hook")
+    response = await api.post(f"/v1/events/{event_id}/redeliver", json={"destination": "hook"})
+    assert response.status_code == 202
+    assert response.json()["redelivering"] == ["switchable/hook"]
+    status = await wait_status(api, event_id, {"completed"})
+    hook = delivery(status, "switchable", "hook")
+    assert hook["state"] == "delivered"
+    assert hook["redeliveries"] == 1
+    assert len([r for r in fake.accepted("switch-hook") if r.json["id"] == event_id]) == 1
+    again = await api.post(f"/v1/events/{event_id}/redeliver")
+    assert again.status_code == 409
+    assert again.json()["error"]["code"] == "nothing_to_redeliver"
+
+
+async def test_exhausted_retries_dead_letter_with_the_last_error(setup: Any) -> None:
+    api, _, _ = setup
+    event_id = await emit(api, "test.gone", {})
+    status = await wait_status(api, event_id, {"dead_lettered"})
+    hook = delivery(status, "gone", "webhook")
+    assert hook["attempts"] == 2
+    assert hook["last_error"]["code"] == "http_404"
+    assert hook["last_error"]["retryable"] is True
+
+
+async def test_slow_receiver_times_out_and_retries(setup: Any) -> None:
+    api, _, _ = setup
+    event_id = await emit(api, "test.slow", {})
+    status = await wait_status(api, event_id, {"dead_lettered"})
+    hook = delivery(status, "timeouts", "webhook")
+    assert hook["attempts"] == 2
+    assert hook["last_error"]["code"] == "timeout"
+
+
+async def test_postgres_row_lands_with_mapped_and_coerced_columns(setup: Any) -> None:
+    api, _, schema = setup
+    event_id = await emit(
+        api,
+        "user.signed_up",
+        {"email": "ada@acme.com", "plan": "pro", "seats": "3", "domain": "acme.com"},
+    )
+    status = await wait_status(api, event_id, {"completed"})
+    assert delivery(status, "warehouse", "postgres")["state"] == "delivered"
+    assert delivery(status, "warehouse", "broken")["state"] == "skipped"
+    conn = await asyncpg.connect(PG_ADMIN_DSN)
+    try:
+        row = await conn.fetchrow(f'SELECT * FROM "{schema}".signups WHERE id = $1', event_id)
+    finally:
+        await conn.close()
+    assert row is not None
+    assert (row["type"], row["email"], row["plan"], row["seats"]) == (
+        "user.signed_up",
+        "ada@acme.com",
+        "pro",
+        3,
+    )
+    assert row["email_domain"] == "acme.com"
+    assert json.loads(row["payload"])["payload"]["email"] == "ada@acme.com"
+
+
+async def test_undefined_postgres_column_dead_letters_at_once_with_the_database_message(
+    setup: Any,
+) -> None:
+    api, _, _ = setup
+    event_id = await emit(api, "test.pg.broken", {"email": "x@y.z"})
+    status = await wait_status(api, event_id, {"dead_lettered"})
+    broken = delivery(status, "warehouse", "broken")
+    assert broken["attempts"] == 1
+    assert broken["last_error"]["retryable"] is False
+    assert broken["last_error"]["code"] == "undefined_column"
+    assert "no_such_column" in broken["last_error"]["message"]
+    assert delivery(status, "warehouse", "postgres")["state"] == "delivered"

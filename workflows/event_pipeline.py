@@ -1,0 +1,250 @@
+"""One workflow per event: run each subscribed pipeline's steps, fan out, dead-letter, redeliver."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError
+from temporalio.exceptions import TimeoutError as TemporalTimeoutError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.deliver import DeliveryActivities
+    from ingestlayer import search_attributes as sa
+    from ingestlayer.config import DestinationSpec, PipelineSpec
+    from ingestlayer.events import Event
+    from ingestlayer.status import (
+        DeliveryInput,
+        DeliveryStatus,
+        ErrorInfo,
+        EventInput,
+        EventStatus,
+        PipelineStatus,
+        RedeliverRequest,
+    )
+    from workflows.steps import run_steps, when_holds
+
+WORKFLOW_NAME = "EventPipeline"
+
+
+def _cause(err: FailureError) -> BaseException | None:
+    """Regular activities fail with ActivityError(cause=...); local ones may raise the cause itself."""
+    return err.cause if isinstance(err, ActivityError) else err
+
+
+def _error_info(err: FailureError) -> tuple[ErrorInfo, int | None]:
+    """Read the adapter's typed error (and the attempt it failed on) out of an activity failure."""
+    cause = _cause(err)
+    if isinstance(cause, ApplicationError):
+        details: dict[str, Any] = cause.details[0] if cause.details else {}
+        info = ErrorInfo(
+            code=details.get("code", cause.type or "error"),
+            message=cause.message,
+            retryable=not cause.non_retryable,
+            hint=details.get("hint"),
+        )
+        return info, details.get("attempt")
+    if isinstance(cause, TemporalTimeoutError):
+        return ErrorInfo(code="timeout", message="the attempt timed out", retryable=True), None
+    message = str(cause) if cause else str(err)
+    return ErrorInfo(code="error", message=message, retryable=True), None
+
+
+@workflow.defn(name=WORKFLOW_NAME)
+class EventPipelineWorkflow:
+    @workflow.init
+    def __init__(self, input: EventInput) -> None:
+        self._input = input
+        self._status = EventStatus(
+            id=input.event.id, type=input.event.type, received_at=input.event.timestamp
+        )
+        self._redeliver: dict[tuple[str, str], RedeliverRequest] = {}
+        self._published: tuple[str, tuple[str, ...]] = ("running", ())
+
+    @workflow.query
+    def status(self) -> EventStatus:
+        return self._status
+
+    @workflow.signal
+    def redeliver(self, request: RedeliverRequest) -> None:
+        for pipeline, delivery in self._status.dead_letters():
+            if request.matches(pipeline, delivery.destination):
+                self._redeliver[(pipeline, delivery.destination)] = request
+
+    @workflow.run
+    async def run(self, input: EventInput) -> EventStatus:
+        deliveries = []
+        for pipeline in input.pipelines:
+            pstatus = PipelineStatus(name=pipeline.name)
+            self._status.pipelines.append(pstatus)
+            event, outcomes = run_steps(pipeline.steps, input.event)
+            pstatus.steps = outcomes
+            if event is None:
+                pstatus.state = "filtered"
+                continue
+            pstatus.labels = event.labels
+            for destination in pipeline.destinations:
+                dstatus = DeliveryStatus(destination=destination.name, kind=destination.kind)
+                pstatus.deliveries.append(dstatus)
+                if not when_holds(destination.when, event):
+                    dstatus.state = "skipped"
+                    continue
+                deliveries.append(self._deliver(pipeline, destination, event, dstatus))
+        await asyncio.gather(*deliveries)
+        self._refresh()
+        return self._status
+
+    async def _deliver(
+        self, pipeline: PipelineSpec, dest: DestinationSpec, event: Event, ds: DeliveryStatus
+    ) -> None:
+        options = dest.options
+        first_round = True
+        while True:
+            if await self._round(pipeline, dest, options, event, ds, first_round):
+                break
+            ds.state = "dead_lettered"
+            ds.dead_lettered_at = workflow.now()
+            self._refresh()
+            key = (pipeline.name, dest.name)
+            try:
+                await workflow.wait_condition(
+                    lambda key=key: key in self._redeliver,  # type: ignore[misc]
+                    timeout=timedelta(seconds=self._input.dead_letter_retention_seconds),
+                )
+            except TimeoutError:
+                ds.state = "expired"
+                break
+            request = self._redeliver.pop(key)
+            if request.options:
+                options = {**options, **request.options}
+            ds.redeliveries += 1
+            ds.state = "retrying"
+            self._refresh()
+            first_round = False
+        self._refresh()
+
+    async def _round(
+        self,
+        pipeline: PipelineSpec,
+        dest: DestinationSpec,
+        options: dict[str, Any],
+        event: Event,
+        ds: DeliveryStatus,
+        first_round: bool,
+    ) -> bool:
+        """One round of attempts. The first round tries once as a local activity (no extra round
+        trip when the destination is healthy), then falls back to a regular activity on the
+        destination kind's delivery queue for durable backoff."""
+        retry = dest.retry
+        args = DeliveryInput(
+            event=event,
+            pipeline=pipeline.name,
+            destination=dest.name,
+            kind=dest.kind,
+            options=options,
+        )
+        remaining = retry.max_attempts
+        first_delay = retry.initial_interval
+        if first_round:
+            ds.state = "delivering"
+            ds.attempts += 1
+            try:
+                out = await workflow.execute_local_activity_method(
+                    DeliveryActivities.deliver,
+                    args,
+                    start_to_close_timeout=timedelta(seconds=retry.attempt_timeout),
+                    retry_policy=RetryPolicy(maximum_attempts=1),
+                )
+                self._delivered(ds, out.result)
+                return True
+            except FailureError as err:
+                info, _ = _error_info(err)
+                ds.last_error = info
+                remaining -= 1
+                if not info.retryable or remaining <= 0:
+                    return False
+                retry_after = self._retry_after(err)
+                first_delay = retry_after if retry_after is not None else retry.initial_interval
+        ds.state = "retrying"
+        if first_round:
+            await workflow.sleep(timedelta(seconds=first_delay))
+            initial = min(retry.initial_interval * retry.backoff, retry.max_interval)
+        else:
+            initial = retry.initial_interval
+        try:
+            out = await workflow.execute_activity_method(
+                DeliveryActivities.deliver,
+                args,
+                task_queue=f"{self._input.delivery_queue_prefix}-{dest.kind}",
+                activity_id=f"deliver/{pipeline.name}/{dest.name}/{ds.redeliveries}",
+                start_to_close_timeout=timedelta(seconds=retry.attempt_timeout),
+                retry_policy=RetryPolicy(
+                    initial_interval=timedelta(seconds=initial),
+                    backoff_coefficient=retry.backoff,
+                    maximum_interval=timedelta(seconds=retry.max_interval),
+                    maximum_attempts=remaining,
+                ),
+            )
+            ds.attempts += out.attempt
+            self._delivered(ds, out.result)
+            return True
+        except FailureError as err:
+            info, attempt = _error_info(err)
+            ds.last_error = info
+            ds.attempts += attempt if attempt is not None else remaining
+            return False
+
+    @staticmethod
+    def _retry_after(err: FailureError) -> float | None:
+        cause = _cause(err)
+        if isinstance(cause, ApplicationError) and cause.next_retry_delay is not None:
+            return cause.next_retry_delay.total_seconds()
+        return None
+
+    def _delivered(self, ds: DeliveryStatus, result: dict[str, Any]) -> None:
+        ds.state = "delivered"
+        ds.result = result
+        ds.delivered_at = workflow.now()
+
+    def _refresh(self) -> None:
+        """Derive pipeline and event states from the deliveries; mirror them in search attributes."""
+        active = {"pending", "delivering", "retrying"}
+        for p in self._status.pipelines:
+            states = {d.state for d in p.deliveries}
+            if p.state == "filtered":
+                continue
+            if "dead_lettered" in states:
+                p.state = "dead_lettered"
+            elif states & active:
+                p.state = "running"
+            else:
+                p.state = "completed"
+        pipelines = self._status.pipelines
+        deliveries = [d for p in pipelines for d in p.deliveries]
+        states = {d.state for d in deliveries}
+        if not pipelines:
+            self._status.state = "unrouted"
+        elif "dead_lettered" in states:
+            self._status.state = "dead_lettered"
+        elif states & active:
+            self._status.state = "running"
+        elif "expired" in states:
+            self._status.state = "expired"
+        elif all(p.state == "filtered" for p in pipelines):
+            self._status.state = "filtered"
+        else:
+            self._status.state = "completed"
+        dead = [f"{p}/{d.destination}" for p, d in self._status.dead_letters()]
+        published = (self._status.state, tuple(dead))
+        if published != self._published:
+            self._published = published
+            workflow.upsert_search_attributes(
+                [
+                    sa.STATUS.value_set(self._status.state),
+                    sa.DEAD_LETTER.value_set(bool(dead)),
+                    sa.DEAD_LETTER_DESTINATIONS.value_set(dead),
+                ]
+            )
