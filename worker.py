@@ -13,7 +13,14 @@ from ingestlayer.settings import Settings
 from ingestlayer.workers import serve
 
 
+def configure_logging() -> None:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(processName)s %(levelname)s %(message)s"
+    )
+
+
 def run_one() -> None:
+    configure_logging()
     settings = Settings()
 
     async def main() -> None:
@@ -30,9 +37,6 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run ingestlayer worker processes.")
     parser.add_argument("--processes", type=int, default=1, help="worker processes to run")
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(processName)s %(levelname)s %(message)s"
-    )
     if args.processes <= 1:
         run_one()
         return 0

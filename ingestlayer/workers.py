@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 
 from temporalio.client import Client
@@ -17,6 +18,8 @@ from ingestlayer.destinations.postgres import close_pools
 from ingestlayer.settings import Settings
 from ingestlayer.temporal import connect
 from workflows.event_pipeline import EventPipelineWorkflow
+
+log = logging.getLogger("ingestlayer.worker")
 
 
 def build_workers(client: Client, settings: Settings) -> list[Worker]:
@@ -62,5 +65,7 @@ async def running_workers(client: Client, settings: Settings) -> AsyncIterator[l
 
 async def serve(settings: Settings, stop: asyncio.Event) -> None:
     client = await connect(settings, wait_seconds=30)
-    async with running_workers(client, settings):
+    async with running_workers(client, settings) as workers:
+        log.info("worker polling %s", ", ".join(w.task_queue for w in workers))
         await stop.wait()
+    log.info("worker stopped")

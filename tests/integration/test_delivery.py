@@ -21,6 +21,7 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 SECRET = "whsec_test_secret_for_signing"
 BEARER = "bearer-token-for-tests"
+RECEIVER_URL: dict[str, str] = {}
 FAST_RETRY = "{max_attempts: 3, initial_interval: 0.2, backoff: 2, max_interval: 1}"
 
 
@@ -65,6 +66,17 @@ pipelines:
     destinations:
       - webhook: {{url: "{receiver_url}/slow/2/slow-hook", timeout: 0.3}}
         retry: {{max_attempts: 2, initial_interval: 0.1}}
+  - name: fixable
+    on: test.fixable
+    destinations:
+      - name: hook
+        webhook: {{url: "{receiver_url}/status/500/broken-hook"}}
+        retry: {{max_attempts: 1}}
+  - name: live
+    on: test.live
+    destinations:
+      - webhook: {{url: "{receiver_url}/status/500/live-hook"}}
+        retry: {{max_attempts: 4, initial_interval: 0.7, backoff: 1}}
   - name: warehouse
     on: [user.signed_up, test.pg.*]
     destinations:
@@ -91,6 +103,7 @@ async def setup(
     monkeypatch_module: pytest.MonkeyPatch,
 ) -> tuple[httpx.AsyncClient, Receiver, str]:
     fake, url = receiver
+    RECEIVER_URL["url"] = url
     monkeypatch_module.setenv("IL_TEST_HMAC_SECRET", SECRET)
     monkeypatch_module.setenv("IL_TEST_BEARER", BEARER)
     monkeypatch_module.setenv("IL_TEST_PG_DSN", PG_ADMIN_DSN)
@@ -336,3 +349,41 @@ async def test_undefined_postgres_column_dead_letters_at_once_with_the_database_
     assert broken["last_error"]["code"] == "undefined_column"
     assert "no_such_column" in broken["last_error"]["message"]
     assert delivery(status, "warehouse", "postgres")["state"] == "delivered"
+
+
+async def test_redeliver_with_corrected_settings_uses_them(setup: Any) -> None:
+    api, fake, _ = setup
+    event_id = await emit(api, "test.fixable", {"n": 1})
+    status = await wait_status(api, event_id, {"dead_lettered"})
+    assert delivery(status, "fixable", "hook")["attempts"] == 1
+    [failed] = [r for r in fake.for_name("broken-hook") if r.json["id"] == event_id]
+    assert failed.status == 500
+    fixed_url = RECEIVER_URL["url"] + "/ok/fixed-hook"
+    response = await api.post(
+        f"/v1/events/{event_id}/redeliver",
+        json={"pipeline": "fixable", "options": {"url": fixed_url}},
+    )
+    assert response.status_code == 202
+    status = await wait_status(api, event_id, {"completed"})
+    hook = delivery(status, "fixable", "hook")
+    assert hook["state"] == "delivered"
+    assert hook["attempts"] == 2
+    assert [r.json["id"] for r in fake.accepted("fixed-hook")] == [event_id]
+
+
+async def test_status_shows_attempts_and_last_error_while_retrying(setup: Any) -> None:
+    api, _, _ = setup
+    event_id = await emit(api, "test.live", {})
+    deadline = time.monotonic() + 20
+    seen: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        status = (await api.get(f"/v1/events/{event_id}")).json()
+        hook = delivery(status, "live", "webhook")
+        if hook["state"] == "retrying" and hook["attempts"] >= 2:
+            seen = hook
+            break
+        await asyncio.sleep(0.1)
+    assert seen, "never saw the delivery retrying with two attempts made"
+    assert seen["last_error"]["code"] == "http_500"
+    final = await wait_status(api, event_id, {"dead_lettered"})
+    assert delivery(final, "live", "webhook")["attempts"] == 4
