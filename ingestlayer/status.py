@@ -10,8 +10,10 @@ from pydantic import BaseModel, Field
 from ingestlayer.config import PipelineSpec
 from ingestlayer.events import Event
 
-EventState = Literal["running", "completed", "filtered", "unrouted", "dead_lettered", "expired"]
-PipelineState = Literal["running", "completed", "filtered", "dead_lettered"]
+EventState = Literal[
+    "running", "completed", "filtered", "unrouted", "failed", "dead_lettered", "expired"
+]
+PipelineState = Literal["running", "completed", "filtered", "failed", "dead_lettered", "expired"]
 DeliveryState = Literal[
     "pending", "skipped", "delivering", "retrying", "delivered", "dead_lettered", "expired"
 ]
@@ -26,7 +28,7 @@ class ErrorInfo(BaseModel):
 
 class StepOutcome(BaseModel):
     step: str
-    outcome: Literal["passed", "filtered", "applied"]
+    outcome: Literal["passed", "filtered", "applied", "failed"]
     detail: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -62,6 +64,10 @@ class EventStatus(BaseModel):
             (p.name, d) for p in self.pipelines for d in p.deliveries if d.state == "dead_lettered"
         ]
 
+    def failed_pipelines(self) -> list[PipelineStatus]:
+        """Pipelines stopped by a step that failed; a redeliver runs them again from that step."""
+        return [p for p in self.pipelines if p.state == "failed"]
+
 
 class EventInput(BaseModel):
     """A workflow's whole input: the event and the pipelines it runs through, frozen at ingest."""
@@ -78,6 +84,19 @@ class DeliveryInput(BaseModel):
     destination: str
     kind: str
     options: dict[str, Any]
+
+
+class StepInput(BaseModel):
+    """An I/O step's activity input: the event so far and the step's raw (validated) settings."""
+
+    event: Event
+    pipeline: str
+    args: dict[str, Any]
+
+
+class StepOutput(BaseModel):
+    event: Event
+    detail: dict[str, Any] = Field(default_factory=dict)
 
 
 class DeliveryOutput(BaseModel):

@@ -106,6 +106,12 @@ async def redeliver(client: Client, event_id: str, request: RedeliverRequest) ->
         for pipeline, delivery in tracked.status.dead_letters()
         if request.matches(pipeline, delivery.destination)
     ]
+    if request.destination is None:
+        matched += [
+            f"{p.name} (steps)"
+            for p in tracked.status.failed_pipelines()
+            if request.pipeline in (None, p.name)
+        ]
     if not matched or tracked.workflow_status != "running":
         raise NothingToRedeliver(event_id)
     await client.get_workflow_handle(event_id).signal(EventPipelineWorkflow.redeliver, request)

@@ -24,10 +24,22 @@ with workflow.unsafe.imports_passed_through():
         EventStatus,
         PipelineStatus,
         RedeliverRequest,
+        StepInput,
+        StepOutcome,
+        StepOutput,
     )
-    from workflows.steps import run_steps, when_holds
+    from workflows.steps import PURE_STEPS, apply_pure_step, when_holds
 
 WORKFLOW_NAME = "EventPipeline"
+STEPS_KEY = "*steps"
+STEP_ACTIVITIES = {"classify": "classify", "redact.pii": "redact.pii"}
+STEP_TIMEOUT = timedelta(seconds=60)
+STEP_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=5,
+)
 
 
 def _cause(err: FailureError) -> BaseException | None:
@@ -73,29 +85,77 @@ class EventPipelineWorkflow:
         for pipeline, delivery in self._status.dead_letters():
             if request.matches(pipeline, delivery.destination):
                 self._redeliver[(pipeline, delivery.destination)] = request
+        if request.destination is None:
+            for failed in self._status.failed_pipelines():
+                if request.pipeline in (None, failed.name):
+                    self._redeliver[(failed.name, STEPS_KEY)] = request
 
     @workflow.run
     async def run(self, input: EventInput) -> EventStatus:
-        deliveries = []
-        for pipeline in input.pipelines:
-            pstatus = PipelineStatus(name=pipeline.name)
-            self._status.pipelines.append(pstatus)
-            event, outcomes = run_steps(pipeline.steps, input.event)
-            pstatus.steps = outcomes
-            if event is None:
-                pstatus.state = "filtered"
-                continue
-            pstatus.labels = event.labels
-            for destination in pipeline.destinations:
-                dstatus = DeliveryStatus(destination=destination.name, kind=destination.kind)
-                pstatus.deliveries.append(dstatus)
-                if not when_holds(destination.when, event):
-                    dstatus.state = "skipped"
-                    continue
-                deliveries.append(self._deliver(pipeline, destination, event, dstatus))
-        await asyncio.gather(*deliveries)
+        await asyncio.gather(*(self._pipeline(pipeline) for pipeline in input.pipelines))
         self._refresh()
         return self._status
+
+    async def _pipeline(self, pipeline: PipelineSpec) -> None:
+        ps = PipelineStatus(name=pipeline.name)
+        self._status.pipelines.append(ps)
+        event: Event | None = self._input.event
+        index = 0
+        while index < len(pipeline.steps) and event is not None:
+            step = pipeline.steps[index]
+            if step.kind in PURE_STEPS:
+                event, outcome = apply_pure_step(step, event)
+                ps.steps.append(outcome)
+            else:
+                try:
+                    out = await workflow.execute_local_activity(
+                        STEP_ACTIVITIES[step.kind],
+                        StepInput(event=event, pipeline=pipeline.name, args=step.args),
+                        result_type=StepOutput,
+                        start_to_close_timeout=STEP_TIMEOUT,
+                        retry_policy=STEP_RETRY,
+                    )
+                except FailureError as err:
+                    info, _ = _error_info(err)
+                    ps.steps.append(
+                        StepOutcome(
+                            step=step.kind, outcome="failed", detail={"error": info.model_dump()}
+                        )
+                    )
+                    ps.state = "failed"
+                    self._refresh()
+                    if not await self._wait_for_redelivery((pipeline.name, STEPS_KEY)):
+                        ps.state = "expired"
+                        return
+                    ps.steps.pop()
+                    ps.state = "running"
+                    continue
+                event = out.event
+                ps.steps.append(StepOutcome(step=step.kind, outcome="applied", detail=out.detail))
+            index += 1
+        if event is None:
+            ps.state = "filtered"
+            return
+        ps.labels = event.labels
+        deliveries = []
+        for destination in pipeline.destinations:
+            dstatus = DeliveryStatus(destination=destination.name, kind=destination.kind)
+            ps.deliveries.append(dstatus)
+            if not when_holds(destination.when, event):
+                dstatus.state = "skipped"
+                continue
+            deliveries.append(self._deliver(pipeline, destination, event, dstatus))
+        await asyncio.gather(*deliveries)
+
+    async def _wait_for_redelivery(self, key: tuple[str, str]) -> RedeliverRequest | None:
+        try:
+            await workflow.wait_condition(
+                lambda: key in self._redeliver,
+                timeout=timedelta(seconds=self._input.dead_letter_retention_seconds),
+            )
+        except TimeoutError:
+            return None
+        return self._redeliver.pop(key)
 
     async def _deliver(
         self, pipeline: PipelineSpec, dest: DestinationSpec, event: Event, ds: DeliveryStatus
@@ -108,16 +168,10 @@ class EventPipelineWorkflow:
             ds.state = "dead_lettered"
             ds.dead_lettered_at = workflow.now()
             self._refresh()
-            key = (pipeline.name, dest.name)
-            try:
-                await workflow.wait_condition(
-                    lambda key=key: key in self._redeliver,  # type: ignore[misc]
-                    timeout=timedelta(seconds=self._input.dead_letter_retention_seconds),
-                )
-            except TimeoutError:
+            request = await self._wait_for_redelivery((pipeline.name, dest.name))
+            if request is None:
                 ds.state = "expired"
                 break
-            request = self._redeliver.pop(key)
             if request.options:
                 options = {**options, **request.options}
             ds.redeliveries += 1
@@ -210,34 +264,39 @@ class EventPipelineWorkflow:
         ds.delivered_at = workflow.now()
 
     def _refresh(self) -> None:
-        """Derive pipeline and event states from the deliveries; mirror them in search attributes."""
+        """Derive pipeline and event states from steps and deliveries; mirror them in search
+        attributes (only when they change, so a quiet workflow adds no commands)."""
         active = {"pending", "delivering", "retrying"}
         for p in self._status.pipelines:
-            states = {d.state for d in p.deliveries}
-            if p.state == "filtered":
+            if p.state in ("filtered", "failed", "expired"):
                 continue
+            states = {d.state for d in p.deliveries}
             if "dead_lettered" in states:
                 p.state = "dead_lettered"
             elif states & active:
                 p.state = "running"
+            elif "expired" in states:
+                p.state = "expired"
             else:
                 p.state = "completed"
         pipelines = self._status.pipelines
-        deliveries = [d for p in pipelines for d in p.deliveries]
-        states = {d.state for d in deliveries}
-        if not pipelines:
+        pipeline_states = {p.state for p in pipelines}
+        if not self._input.pipelines:
             self._status.state = "unrouted"
-        elif "dead_lettered" in states:
+        elif "failed" in pipeline_states:
+            self._status.state = "failed"
+        elif "dead_lettered" in pipeline_states:
             self._status.state = "dead_lettered"
-        elif states & active:
+        elif "running" in pipeline_states or len(pipelines) < len(self._input.pipelines):
             self._status.state = "running"
-        elif "expired" in states:
+        elif "expired" in pipeline_states:
             self._status.state = "expired"
-        elif all(p.state == "filtered" for p in pipelines):
+        elif pipeline_states == {"filtered"}:
             self._status.state = "filtered"
         else:
             self._status.state = "completed"
         dead = [f"{p}/{d.destination}" for p, d in self._status.dead_letters()]
+        dead += [f"{p.name}/{STEPS_KEY}" for p in self._status.failed_pipelines()]
         published = (self._status.state, tuple(dead))
         if published != self._published:
             self._published = published

@@ -7,6 +7,8 @@ from ingestlayer.config import StepSpec
 from ingestlayer.events import Event
 from ingestlayer.status import StepOutcome
 
+PURE_STEPS = frozenset({"filter.match", "set"})
+
 
 def when_holds(condition: str | None, event: Event) -> bool:
     if condition is None:
@@ -14,31 +16,21 @@ def when_holds(condition: str | None, event: Event) -> bool:
     return expressions.parse(condition).evaluate(event.fields())
 
 
-def run_steps(steps: list[StepSpec], event: Event) -> tuple[Event | None, list[StepOutcome]]:
-    """Run steps in order; a failed `filter.match` ends the pipeline (returns no event)."""
-    outcomes: list[StepOutcome] = []
-    current = event
-    for step in steps:
-        if step.kind == "filter.match":
-            passed = when_holds(step.args, current)
-            outcomes.append(
-                StepOutcome(
-                    step=step.kind,
-                    outcome="passed" if passed else "filtered",
-                    detail={"expression": step.args},
-                )
-            )
-            if not passed:
-                return None, outcomes
-        elif step.kind == "set":
-            fields = current.fields()
-            added = {
-                name: templates.render_value(value, fields) for name, value in step.args.items()
-            }
-            current = current.model_copy(update={"labels": {**current.labels, **added}})
-            outcomes.append(
-                StepOutcome(step=step.kind, outcome="applied", detail={"fields": sorted(added)})
-            )
-        else:
-            raise ValueError(f"unknown step kind {step.kind!r}")
-    return current, outcomes
+def apply_pure_step(step: StepSpec, event: Event) -> tuple[Event | None, StepOutcome]:
+    """One pure step; a failed `filter.match` returns no event (the pipeline ends as filtered)."""
+    if step.kind == "filter.match":
+        passed = when_holds(step.args, event)
+        outcome = StepOutcome(
+            step=step.kind,
+            outcome="passed" if passed else "filtered",
+            detail={"expression": step.args},
+        )
+        return (event if passed else None), outcome
+    if step.kind == "set":
+        fields = event.fields()
+        added = {name: templates.render_value(value, fields) for name, value in step.args.items()}
+        updated = event.model_copy(update={"labels": {**event.labels, **added}})
+        return updated, StepOutcome(
+            step=step.kind, outcome="applied", detail={"fields": sorted(added)}
+        )
+    raise ValueError(f"{step.kind!r} is not a pure step")

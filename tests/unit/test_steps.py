@@ -6,7 +6,19 @@ from datetime import UTC, datetime
 
 from ingestlayer.config import StepSpec
 from ingestlayer.events import Event
-from workflows.steps import run_steps, when_holds
+from ingestlayer.status import StepOutcome
+from workflows.steps import apply_pure_step, when_holds
+
+
+def run_steps(steps: list[StepSpec], event: Event | None) -> tuple[Event | None, list[StepOutcome]]:
+    outcomes = []
+    for step in steps:
+        assert event is not None
+        event, outcome = apply_pure_step(step, event)
+        outcomes.append(outcome)
+        if event is None:
+            break
+    return event, outcomes
 
 
 def _event(**payload: object) -> Event:
@@ -47,3 +59,10 @@ def test_steps_do_not_mutate_the_input_event() -> None:
 
 def test_no_condition_always_holds() -> None:
     assert when_holds(None, _event())
+
+
+def test_io_steps_are_not_pure() -> None:
+    import pytest
+
+    with pytest.raises(ValueError):
+        apply_pure_step(StepSpec(kind="classify", args={}), _event())
