@@ -2,27 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from pydantic import ValidationError
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
+from activities.errors import to_application_error
 from ingestlayer.destinations import REGISTRY, DeliveryContext, DeliveryError, PermanentError
 from ingestlayer.destinations.errors import RetryableError
 from ingestlayer.status import DeliveryInput, DeliveryOutput
-
-
-def to_application_error(err: DeliveryError, attempt: int) -> ApplicationError:
-    details = {"code": err.code, "attempt": attempt, "hint": getattr(err, "hint", None)}
-    retry_after = getattr(err, "retry_after", None)
-    return ApplicationError(
-        err.message,
-        details,
-        type=type(err).__name__,
-        non_retryable=not err.retryable,
-        next_retry_delay=timedelta(seconds=retry_after) if retry_after is not None else None,
-    )
 
 
 async def run_delivery(

@@ -24,10 +24,40 @@ class EventIn(BaseModel):
     )
 
 
+class BatchEventIn(EventIn):
+    idempotency_key: str | None = Field(default=None, max_length=255)
+
+
+class BatchIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    events: list[BatchEventIn] = Field(min_length=1, max_length=500)
+
+
 class EventAccepted(BaseModel):
     id: str
     status_url: str
     duplicate: bool
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    details: Any = None
+
+
+class BatchItemResult(BaseModel):
+    index: int
+    id: str | None = None
+    status_url: str | None = None
+    duplicate: bool | None = None
+    error: ErrorDetail | None = None
+
+
+class BatchAccepted(BaseModel):
+    accepted: int
+    rejected: int
+    results: list[BatchItemResult]
 
 
 class WorkflowRef(BaseModel):
@@ -54,12 +84,6 @@ class RedeliverIn(BaseModel):
 class RedeliverAccepted(BaseModel):
     id: str
     redelivering: list[str]
-
-
-class ErrorDetail(BaseModel):
-    code: str
-    message: str
-    details: Any = None
 
 
 class ErrorBody(BaseModel):

@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     delivery_concurrency: dict[str, int] = Field(default_factory=dict)
 
     max_body_bytes: int = 256 * 1024
+    max_batch_events: int = 500
+    max_batch_bytes: int = 8 * 1024 * 1024
+    batch_concurrency: int = 64
     dead_letter_retention_seconds: float = 14 * 24 * 3600
     start_timeout_seconds: float = 10.0
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Annotated, Any
 
@@ -11,7 +12,11 @@ from temporalio.service import RPCError
 from api.deps import ApiKeyDep, PipelinesDep, SettingsDep, TemporalClientDep
 from api.errors import ApiError
 from api.models import (
+    BatchAccepted,
+    BatchIn,
+    BatchItemResult,
     ErrorBody,
+    ErrorDetail,
     EventAccepted,
     EventIn,
     EventStatusOut,
@@ -19,90 +24,18 @@ from api.models import (
     RedeliverIn,
     WorkflowRef,
 )
+from api.parsing import check_idempotency_key, load_json, read_body, validate_event
 from ingestlayer import ingest, tracking
-from ingestlayer.events import EVENT_TYPE_MAX_LENGTH, EVENT_TYPE_RE
 from ingestlayer.settings import Settings
 from ingestlayer.status import RedeliverRequest
 
 router = APIRouter(prefix="/v1/events", tags=["events"])
-
-IDEMPOTENCY_KEY_MAX = 255
 
 _errors: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorBody, "description": "missing or invalid API key"},
     422: {"model": ErrorBody, "description": "malformed JSON or an invalid event"},
     503: {"model": ErrorBody, "description": "the workflow service is not reachable; retry"},
 }
-
-
-async def read_body(request: Request, limit: int) -> bytes:
-    too_large = ApiError(413, "payload_too_large", f"the request body is over {limit} bytes")
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise too_large
-    size = 0
-    chunks: list[bytes] = []
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise too_large
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-def parse_event(body: bytes) -> EventIn:
-    """Parse and validate by hand so each mistake gets its own stable error code."""
-    try:
-        data = json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
-    except UnicodeDecodeError:
-        raise ApiError(422, "malformed_json", "the body is not UTF-8 text") from None
-    except json.JSONDecodeError as exc:
-        raise ApiError(
-            422,
-            "malformed_json",
-            f"the body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
-        ) from None
-    except (ValueError, RecursionError) as exc:
-        raise ApiError(422, "malformed_json", f"the body is not valid JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise ApiError(422, "invalid_body", "the body is a JSON object with `type` and `payload`")
-    unknown = sorted(set(data) - {"type", "payload"})
-    if unknown:
-        raise ApiError(422, "unknown_field", f"unknown field(s): {', '.join(unknown)}")
-    for name in ("type", "payload"):
-        if name not in data:
-            raise ApiError(422, "missing_field", f"`{name}` is required")
-    event_type = data["type"]
-    if (
-        not isinstance(event_type, str)
-        or len(event_type) > EVENT_TYPE_MAX_LENGTH
-        or not EVENT_TYPE_RE.match(event_type)
-    ):
-        raise ApiError(
-            422,
-            "invalid_event_type",
-            "`type` is a dotted name like support.ticket.created "
-            f"(letters, digits, _ and -, at most {EVENT_TYPE_MAX_LENGTH} characters)",
-        )
-    if not isinstance(data["payload"], dict):
-        raise ApiError(422, "invalid_payload", "`payload` must be a JSON object")
-    return EventIn.model_validate(data)
-
-
-def _check_idempotency_key(key: str | None) -> str | None:
-    if key is None:
-        return None
-    if not key or len(key) > IDEMPOTENCY_KEY_MAX or not key.isprintable() or not key.isascii():
-        raise ApiError(
-            422,
-            "invalid_idempotency_key",
-            f"Idempotency-Key is 1 to {IDEMPOTENCY_KEY_MAX} printable ASCII characters",
-        )
-    return key
 
 
 def _status_url(settings: Settings, event_id: str) -> str:
@@ -144,8 +77,8 @@ async def create_event(
     client: TemporalClientDep,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> EventAccepted:
-    key = _check_idempotency_key(idempotency_key)
-    event = parse_event(await read_body(request, settings.max_body_bytes))
+    key = check_idempotency_key(idempotency_key)
+    event = validate_event(load_json(await read_body(request, settings.max_body_bytes)))
     try:
         accepted = await ingest.submit(
             client, settings, pipelines, event.type, event.payload, idempotency_key=key
@@ -157,6 +90,85 @@ async def create_event(
     status_url = _status_url(settings, accepted.id)
     response.headers["Location"] = status_url
     return EventAccepted(id=accepted.id, status_url=status_url, duplicate=accepted.duplicate)
+
+
+@router.post(
+    "/batch",
+    status_code=202,
+    response_model=BatchAccepted,
+    summary="Ingest up to 500 events; each is accepted or rejected on its own",
+    responses={
+        **_errors,
+        207: {"model": BatchAccepted, "description": "some events were rejected; see `results`"},
+        413: {"model": ErrorBody, "description": "body over the batch size limit"},
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": BatchIn.model_json_schema()}},
+        }
+    },
+)
+async def create_events(
+    request: Request,
+    response: Response,
+    _auth: ApiKeyDep,
+    settings: SettingsDep,
+    pipelines: PipelinesDep,
+    client: TemporalClientDep,
+) -> BatchAccepted:
+    data = load_json(await read_body(request, settings.max_batch_bytes))
+    if (
+        not isinstance(data, dict)
+        or set(data) != {"events"}
+        or not isinstance(data["events"], list)
+    ):
+        raise ApiError(422, "invalid_body", 'the body is {"events": [ ... ]}')
+    items: list[Any] = data["events"]
+    if not 1 <= len(items) <= settings.max_batch_events:
+        raise ApiError(
+            422,
+            "invalid_batch_size",
+            f"a batch holds 1 to {settings.max_batch_events} events, not {len(items)}",
+        )
+    limit = asyncio.Semaphore(settings.batch_concurrency)
+
+    async def one(index: int, item: Any) -> BatchItemResult:
+        try:
+            event = validate_event(item, extra_fields=frozenset({"idempotency_key"}))
+            key = check_idempotency_key(item.get("idempotency_key"))
+            size = len(json.dumps(item, separators=(",", ":")).encode())
+            if size > settings.max_body_bytes:
+                raise ApiError(
+                    413, "payload_too_large", f"the event is over {settings.max_body_bytes} bytes"
+                )
+            async with limit:
+                accepted = await ingest.submit(
+                    client, settings, pipelines, event.type, event.payload, idempotency_key=key
+                )
+        except ApiError as exc:
+            return BatchItemResult(
+                index=index, error=ErrorDetail(code=exc.code, message=exc.message)
+            )
+        except ingest.IdempotencyConflict as exc:
+            return BatchItemResult(index=index, error=ErrorDetail(code=exc.code, message=str(exc)))
+        except (ingest.TemporalUnavailable, RPCError):
+            error = ErrorDetail(
+                code="temporal_unavailable", message="not accepted; retry this event"
+            )
+            return BatchItemResult(index=index, error=error)
+        return BatchItemResult(
+            index=index,
+            id=accepted.id,
+            status_url=_status_url(settings, accepted.id),
+            duplicate=accepted.duplicate,
+        )
+
+    results = await asyncio.gather(*(one(i, item) for i, item in enumerate(items)))
+    rejected = sum(1 for r in results if r.error is not None)
+    if rejected:
+        response.status_code = 207
+    return BatchAccepted(accepted=len(results) - rejected, rejected=rejected, results=list(results))
 
 
 @router.get(

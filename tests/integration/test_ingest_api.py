@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import httpx
 import pytest
@@ -228,3 +229,66 @@ async def test_openapi_page_documents_the_event_routes(api: httpx.AsyncClient) -
     ]["schema"]
     assert body_schema["required"] == ["type", "payload"]
     assert (await api.get("/docs")).status_code == 200
+
+
+async def test_batch_accepts_every_valid_event(
+    api: httpx.AsyncClient, temporal_client: Client
+) -> None:
+    events = [{"type": "test.api.batch", "payload": {"n": n}} for n in range(20)]
+    response = await api.post("/v1/events/batch", json={"events": events})
+    assert response.status_code == 202
+    body = response.json()
+    assert (body["accepted"], body["rejected"]) == (20, 0)
+    assert [r["index"] for r in body["results"]] == list(range(20))
+    ids = {r["id"] for r in body["results"]}
+    assert len(ids) == 20
+    for event_id in list(ids)[:3]:
+        assert await _workflows_with_id(temporal_client, event_id) == 1
+
+
+async def test_batch_rejects_bad_items_individually_with_207(api: httpx.AsyncClient) -> None:
+    first = await api.post(
+        "/v1/events",
+        json={"type": "test.api.batch", "payload": {"ok": 1}},
+        headers={"Idempotency-Key": "batch-k1"},
+    )
+    events = [
+        {"type": "test.api.batch", "payload": {"ok": 3}},
+        {"type": "bad type", "payload": {}},
+        {"type": "test.api.batch", "payload": []},
+        {"type": "test.api.batch", "payload": {"ok": 2}, "idempotency_key": "batch-k1"},
+        {"type": "test.api.batch", "payload": {"ok": 1}, "idempotency_key": "batch-k1"},
+        "not an object",
+        {"type": "test.api.batch", "payload": {"big": "x" * (256 * 1024)}},
+    ]
+    response = await api.post("/v1/events/batch", json={"events": events})
+    assert response.status_code == 207
+    body = response.json()
+    codes = [r["error"]["code"] if r["error"] else None for r in body["results"]]
+    assert codes == [
+        None,
+        "invalid_event_type",
+        "invalid_payload",
+        "idempotency_conflict",
+        None,
+        "invalid_body",
+        "payload_too_large",
+    ]
+    assert body["results"][4]["id"] == first.json()["id"]
+    assert body["results"][4]["duplicate"] is True
+    assert (body["accepted"], body["rejected"]) == (2, 5)
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        ({"events": []}, "invalid_batch_size"),
+        ({"events": [{"type": "a.b", "payload": {}}] * 501}, "invalid_batch_size"),
+        ({"items": []}, "invalid_body"),
+        ([], "invalid_body"),
+    ],
+)
+async def test_bad_batches_are_422(api: httpx.AsyncClient, body: Any, code: str) -> None:
+    response = await api.post("/v1/events/batch", json=body)
+    assert response.status_code == 422
+    assert _error_code(response) == code

@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from activities.deliver import run_delivery, to_application_error
+from activities.deliver import run_delivery
+from activities.errors import to_application_error
 from ingestlayer import secrets
 from ingestlayer.destinations.errors import PermanentError, RateLimitedError, RetryableError
 from ingestlayer.destinations.http import parse_retry_after

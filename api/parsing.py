@@ -1,0 +1,92 @@
+"""Reading request bodies by hand, so each mistake gets its own stable error code."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import Request
+
+from api.errors import ApiError
+from api.models import EventIn
+from ingestlayer.events import EVENT_TYPE_MAX_LENGTH, EVENT_TYPE_RE
+
+IDEMPOTENCY_KEY_MAX = 255
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    too_large = ApiError(413, "payload_too_large", f"the request body is over {limit} bytes")
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise too_large
+    size = 0
+    chunks: list[bytes] = []
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def load_json(body: bytes) -> Any:
+    try:
+        return json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
+    except UnicodeDecodeError:
+        raise ApiError(422, "malformed_json", "the body is not UTF-8 text") from None
+    except json.JSONDecodeError as exc:
+        raise ApiError(
+            422,
+            "malformed_json",
+            f"the body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
+        ) from None
+    except (ValueError, RecursionError) as exc:
+        raise ApiError(422, "malformed_json", f"the body is not valid JSON: {exc}") from None
+
+
+def validate_event(data: Any, extra_fields: frozenset[str] = frozenset()) -> EventIn:
+    if not isinstance(data, dict):
+        raise ApiError(422, "invalid_body", "an event is a JSON object with `type` and `payload`")
+    unknown = sorted(set(data) - {"type", "payload"} - extra_fields)
+    if unknown:
+        raise ApiError(422, "unknown_field", f"unknown field(s): {', '.join(unknown)}")
+    for name in ("type", "payload"):
+        if name not in data:
+            raise ApiError(422, "missing_field", f"`{name}` is required")
+    event_type = data["type"]
+    if (
+        not isinstance(event_type, str)
+        or len(event_type) > EVENT_TYPE_MAX_LENGTH
+        or not EVENT_TYPE_RE.match(event_type)
+    ):
+        raise ApiError(
+            422,
+            "invalid_event_type",
+            "`type` is a dotted name like support.ticket.created "
+            f"(letters, digits, _ and -, at most {EVENT_TYPE_MAX_LENGTH} characters)",
+        )
+    if not isinstance(data["payload"], dict):
+        raise ApiError(422, "invalid_payload", "`payload` must be a JSON object")
+    return EventIn.model_validate({"type": event_type, "payload": data["payload"]})
+
+
+def check_idempotency_key(key: Any) -> str | None:
+    if key is None:
+        return None
+    if (
+        not isinstance(key, str)
+        or not key
+        or len(key) > IDEMPOTENCY_KEY_MAX
+        or not key.isprintable()
+        or not key.isascii()
+    ):
+        raise ApiError(
+            422,
+            "invalid_idempotency_key",
+            f"an idempotency key is 1 to {IDEMPOTENCY_KEY_MAX} printable ASCII characters",
+        )
+    return key
