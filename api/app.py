@@ -7,7 +7,7 @@ from temporalio.client import Client
 
 from api import errors
 from api.deps import TemporalConnection
-from api.routes import events, health
+from api.routes import dead_letters, events, health
 from ingestlayer import config
 from ingestlayer.config import PipelineSet
 from ingestlayer.settings import Settings
@@ -32,5 +32,6 @@ def create_app(
     app.state.temporal = TemporalConnection(settings, client)
     errors.install(app)
     app.include_router(events.router)
+    app.include_router(dead_letters.router)
     app.include_router(health.router)
     return app

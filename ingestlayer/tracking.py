@@ -9,6 +9,7 @@ from temporalio.client import Client, WorkflowExecutionDescription, WorkflowExec
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from ingestlayer import search_attributes as sa
 from ingestlayer.ingest import EVENT_ID_PREFIX
 from ingestlayer.status import ErrorInfo, EventStatus, RedeliverRequest
 from workflows.event_pipeline import EventPipelineWorkflow
@@ -116,3 +117,34 @@ async def redeliver(client: Client, event_id: str, request: RedeliverRequest) ->
         raise NothingToRedeliver(event_id)
     await client.get_workflow_handle(event_id).signal(EventPipelineWorkflow.redeliver, request)
     return matched
+
+
+@dataclass(frozen=True)
+class DeadLetterEntry:
+    id: str
+    event_type: str | None
+    destinations: list[str]
+    started_at: str | None
+
+
+async def dead_letters(
+    client: Client, event_type: str | None, destination: str | None, limit: int
+) -> list[DeadLetterEntry]:
+    """Filtered through visibility; the filter values are validated names, quoted for the query."""
+    clauses = ["IngestlayerDeadLetter = true"]
+    if event_type:
+        clauses.append(f"IngestlayerEventType = '{event_type}'")
+    if destination:
+        clauses.append(f"IngestlayerDeadLetterDestinations = '{destination}'")
+    found: list[DeadLetterEntry] = []
+    async for wf in client.list_workflows(" AND ".join(clauses), limit=limit):
+        attrs = wf.typed_search_attributes
+        found.append(
+            DeadLetterEntry(
+                id=wf.id,
+                event_type=attrs.get(sa.EVENT_TYPE),
+                destinations=list(attrs.get(sa.DEAD_LETTER_DESTINATIONS) or []),
+                started_at=wf.start_time.isoformat() if wf.start_time else None,
+            )
+        )
+    return found

@@ -270,12 +270,12 @@ async def test_dead_letter_then_redeliver_after_the_receiver_is_fixed(
     assert hook["attempts"] == 2
     assert hook["last_error"]["code"] == "http_503"
     assert status["workflow"]["status"] == "running"
-    listed = [
-        w.id
-        async for w in temporal_client.list_workflows(
-            "IngestlayerDeadLetter = true AND IngestlayerDeadLetterDestinations = 'switchable/hook'"
-        )
-    ]
+    query = "IngestlayerDeadLetter = true AND IngestlayerDeadLetterDestinations = 'switchable/hook'"
+    deadline = time.monotonic() + 10
+    listed: list[str] = []
+    while event_id not in listed and time.monotonic() < deadline:
+        listed = [w.id async for w in temporal_client.list_workflows(query)]
+        await asyncio.sleep(0.2)
     assert event_id in listed
 
     fake.down.discard("switch-hook")
@@ -387,3 +387,27 @@ async def test_status_shows_attempts_and_last_error_while_retrying(setup: Any) -
     assert seen["last_error"]["code"] == "http_500"
     final = await wait_status(api, event_id, {"dead_lettered"})
     assert delivery(final, "live", "webhook")["attempts"] == 4
+
+
+async def test_dead_letters_are_listed_by_destination_and_type(setup: Any) -> None:
+    api, _, _ = setup
+    event_id = await emit(api, "test.gone", {"listed": True})
+    await wait_status(api, event_id, {"dead_lettered"})
+    deadline = time.monotonic() + 10
+    while True:
+        by_destination = await api.get("/v1/dead-letters", params={"destination": "gone/webhook"})
+        ids = [d["id"] for d in by_destination.json()["dead_letters"]]
+        if event_id in ids or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.2)
+    by_type = await api.get("/v1/dead-letters", params={"event_type": "test.gone"})
+    other_type = await api.get("/v1/dead-letters", params={"event_type": "user.signed_up"})
+    assert by_destination.status_code == 200
+    listed = {d["id"]: d for d in by_destination.json()["dead_letters"]}
+    assert listed[event_id]["destinations"] == ["gone/webhook"]
+    assert listed[event_id]["type"] == "test.gone"
+    assert listed[event_id]["status_url"].endswith(f"/v1/events/{event_id}")
+    assert event_id in {d["id"] for d in by_type.json()["dead_letters"]}
+    assert event_id not in {d["id"] for d in other_type.json()["dead_letters"]}
+    bad = await api.get("/v1/dead-letters", params={"event_type": "x' OR '1'='1"})
+    assert bad.status_code == 422
