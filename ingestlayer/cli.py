@@ -187,6 +187,20 @@ def _redeliver(args: argparse.Namespace) -> int:
         return _print_response(api.post(f"/v1/events/{args.id}/redeliver", json=body))
 
 
+def _migrate(args: argparse.Namespace) -> int:
+    from ingestlayer.migrations import migrate
+    from ingestlayer.settings import Settings
+
+    configured = Settings().database_url
+    dsn = args.database_url or (configured.get_secret_value() if configured else None)
+    if not dsn:
+        print("error: set INGESTLAYER_DATABASE_URL or pass --database-url", file=sys.stderr)
+        return 2
+    applied = asyncio.run(migrate(dsn))
+    print("applied: " + (", ".join(applied) if applied else "nothing, the schema is current"))
+    return 0
+
+
 def _worker(args: argparse.Namespace) -> int:
     import worker
 
@@ -219,6 +233,10 @@ def build_parser() -> argparse.ArgumentParser:
     wk = sub.add_parser("worker", help="run worker processes (settings from INGESTLAYER_* env)")
     wk.add_argument("--processes", type=int, default=1)
     wk.set_defaults(func=_worker)
+
+    mg = sub.add_parser("migrate", help="create or update the service's own tables")
+    mg.add_argument("--database-url", help="default: INGESTLAYER_DATABASE_URL")
+    mg.set_defaults(func=_migrate)
 
     for name, func, help_text in (
         ("emit", _emit, "send one event"),

@@ -19,8 +19,10 @@ from pydantic import (
 )
 
 from ingestlayer import expressions, templates
+from ingestlayer.classify import ClassifyStep
 from ingestlayer.destinations import REGISTRY
 from ingestlayer.durations import Seconds
+from ingestlayer.redact import RedactStep
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_\-]{0,62}$"
 MAX_DESTINATIONS = 20
@@ -113,6 +115,8 @@ class StepEntry(BaseModel):
 
     filter_match: str | None = Field(default=None, alias="filter.match")
     set: dict[str, Any] | None = None
+    classify: ClassifyStep | None = None
+    redact_pii: RedactStep | None = Field(default=None, alias="redact.pii")
 
     @field_validator("filter_match")
     @classmethod
@@ -138,10 +142,17 @@ class StepEntry(BaseModel):
         return self
 
     def _by_alias(self) -> dict[str, Any]:
-        return {"filter.match": self.filter_match, "set": self.set}
+        return {
+            "filter.match": self.filter_match,
+            "set": self.set,
+            "classify": self.classify,
+            "redact.pii": self.redact_pii,
+        }
 
     def spec(self) -> StepSpec:
         kind, args = next((k, v) for k, v in self._by_alias().items() if v is not None)
+        if isinstance(args, BaseModel):
+            args = args.model_dump(mode="json", by_alias=True, exclude_unset=True)
         return StepSpec(kind=kind, args=args)
 
 

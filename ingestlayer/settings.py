@@ -23,6 +23,7 @@ class Settings(BaseSettings):
     delivery_queue_prefix: str = "ingestlayer-delivery"
 
     pipelines_path: str = "examples/pipelines"
+    database_url: SecretStr | None = None
     public_base_url: str = "http://127.0.0.1:8000"
     temporal_ui_url: str = "http://127.0.0.1:8233"
 

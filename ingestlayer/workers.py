@@ -12,6 +12,9 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.deliver import DeliveryActivities
+from activities.steps import StepActivities
+from ingestlayer import redact
+from ingestlayer.classify import close_caches
 from ingestlayer.destinations import REGISTRY
 from ingestlayer.destinations.http import close_clients
 from ingestlayer.destinations.postgres import close_pools
@@ -24,12 +27,14 @@ log = logging.getLogger("ingestlayer.worker")
 
 def build_workers(client: Client, settings: Settings) -> list[Worker]:
     activities = DeliveryActivities(public_base_url=settings.public_base_url)
+    dsn = settings.database_url.get_secret_value() if settings.database_url else None
+    steps = StepActivities(cache_dsn=dsn)
     workers = [
         Worker(
             client,
             task_queue=settings.task_queue,
             workflows=[EventPipelineWorkflow],
-            activities=[activities.deliver],
+            activities=[activities.deliver, steps.classify, steps.redact],
             max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
             max_concurrent_local_activities=settings.max_concurrent_local_activities,
             max_concurrent_activities=settings.max_concurrent_local_activities,
@@ -53,14 +58,16 @@ def build_workers(client: Client, settings: Settings) -> list[Worker]:
 async def running_workers(client: Client, settings: Settings) -> AsyncIterator[list[Worker]]:
     """Run every worker of this process until the block exits, then shut down gracefully."""
     workers = build_workers(client, settings)
+    warm = asyncio.create_task(asyncio.to_thread(redact.warm_up))
     tasks = [asyncio.create_task(worker.run()) for worker in workers]
     try:
         yield workers
     finally:
         await asyncio.gather(*(worker.shutdown() for worker in workers), return_exceptions=True)
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, warm, return_exceptions=True)
         await close_clients()
         await close_pools()
+        await close_caches()
 
 
 async def serve(settings: Settings, stop: asyncio.Event) -> None:

@@ -159,3 +159,37 @@ def test_the_shipped_examples_load() -> None:
     root = Path(__file__).resolve().parents[2] / "examples" / "pipelines"
     loaded = load(root)
     assert loaded.by_name("support-escalations") is not None
+
+
+def test_io_steps_keep_settings_that_validate_again_in_the_worker() -> None:
+    from ingestlayer.classify import ClassifyStep
+    from ingestlayer.redact import RedactStep
+
+    [spec] = parse_text(
+        """
+pipelines:
+  - name: p
+    on: a.b
+    steps:
+      - classify:
+          output: urgency
+          labels: [low, critical]
+          default: low
+          model: {provider: rules, rules: [{label: critical, keywords: [down]}]}
+      - redact.pii: {fields: [body], operator: mask}
+"""
+    )
+    classify, redact = spec.steps
+    assert classify.kind == "classify" and redact.kind == "redact.pii"
+    assert ClassifyStep.model_validate(classify.args).output == "urgency"
+    assert RedactStep.model_validate(redact.args).operator == "mask"
+
+
+def test_bad_classify_settings_point_at_their_line() -> None:
+    err = _error(
+        "pipelines:\n  - name: p\n    on: a.b\n    steps:\n      - classify:\n"
+        "          output: urgency\n          labels: [low]\n          default: high\n"
+        "          model: {provider: rules, rules: [{label: low, keywords: [x]}]}\n"
+    )
+    assert err.line is not None and 5 <= err.line <= 9
+    assert "classify" in err.reason
