@@ -7,6 +7,7 @@ import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request, Response
+from pydantic import BaseModel
 from temporalio.service import RPCError
 
 from api.deps import ApiKeyDep, PipelinesDep, SettingsDep, TemporalClientDep
@@ -51,6 +52,16 @@ def _unavailable() -> ApiError:
     )
 
 
+def _json_body(model: type[BaseModel]) -> dict[str, Any]:
+    """The body is read by hand (for stable error codes), so its schema is declared here."""
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": model.model_json_schema()}},
+        }
+    }
+
+
 @router.post(
     "",
     status_code=202,
@@ -61,12 +72,7 @@ def _unavailable() -> ApiError:
         409: {"model": ErrorBody, "description": "Idempotency-Key reused with a different body"},
         413: {"model": ErrorBody, "description": "body over the size limit"},
     },
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": EventIn.model_json_schema()}},
-        }
-    },
+    openapi_extra=_json_body(EventIn),
 )
 async def create_event(
     request: Request,
@@ -102,12 +108,7 @@ async def create_event(
         207: {"model": BatchAccepted, "description": "some events were rejected; see `results`"},
         413: {"model": ErrorBody, "description": "body over the batch size limit"},
     },
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": BatchIn.model_json_schema()}},
-        }
-    },
+    openapi_extra=_json_body(BatchIn),
 )
 async def create_events(
     request: Request,
