@@ -29,5 +29,8 @@ unit: $(STAMP)
 integration: $(STAMP)
 	$(BIN)/pytest -q tests/integration
 
+bench: $(STAMP)
+	$(BIN)/python -m bench.redaction
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
