@@ -2,38 +2,52 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import ValidationError
 from temporalio import activity
 
 from activities.errors import to_application_error
 from ingestlayer.destinations import REGISTRY, DeliveryContext, DeliveryError, PermanentError
+from ingestlayer.destinations.base import Destination, Pacer
 from ingestlayer.destinations.errors import RetryableError
 from ingestlayer.status import DeliveryInput, DeliveryOutput
+
+
+def build_adapter(kind: str, options: dict[str, Any]) -> Destination:
+    """The adapter for a delivery's settings; settings that no longer validate (a redelivery's
+    corrections, say) are a permanent error naming the field."""
+    adapter_cls = REGISTRY.get(kind)
+    if adapter_cls is None:
+        raise PermanentError(f"unknown destination kind {kind!r}", code="unknown_destination")
+    try:
+        return adapter_cls.model_validate(options)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise PermanentError(
+            f"invalid {kind} settings: {where}: {first['msg']}", code="invalid_settings"
+        ) from None
 
 
 async def run_delivery(
     args: DeliveryInput, attempt: int, public_base_url: str = "http://127.0.0.1:8000"
 ) -> DeliveryOutput:
     """Plain async code (testable without Temporal): build the adapter, send, type the failure."""
-    adapter_cls = REGISTRY.get(args.kind)
-    if adapter_cls is None:
-        raise PermanentError(f"unknown destination kind {args.kind!r}", code="unknown_destination")
-    try:
-        adapter = adapter_cls.model_validate(args.options)
-    except ValidationError as exc:
-        first = exc.errors(include_url=False)[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise PermanentError(
-            f"invalid {args.kind} settings: {where}: {first['msg']}", code="invalid_settings"
-        ) from None
+    adapter = build_adapter(args.kind, args.options)
+    pacer = Pacer(adapter.pace_interval(), args.not_before) if adapter.paced else Pacer()
     ctx = DeliveryContext(
         pipeline=args.pipeline,
         destination=args.destination,
         attempt=attempt,
         public_base_url=public_base_url,
+        first_try=args.first_try and attempt == 1,
+        pace=pacer,
     )
     result = await adapter.deliver(args.event, ctx)
-    return DeliveryOutput(attempt=attempt, result=result)
+    return DeliveryOutput(
+        attempt=attempt, result=result, next_slot=pacer.next_slot if adapter.paced else None
+    )
 
 
 class DeliveryActivities:

@@ -15,7 +15,14 @@ EventState = Literal[
 ]
 PipelineState = Literal["running", "completed", "filtered", "failed", "dead_lettered", "expired"]
 DeliveryState = Literal[
-    "pending", "skipped", "delivering", "retrying", "delivered", "dead_lettered", "expired"
+    "pending",
+    "skipped",
+    "queued",
+    "delivering",
+    "retrying",
+    "delivered",
+    "dead_lettered",
+    "expired",
 ]
 
 
@@ -42,6 +49,8 @@ class DeliveryStatus(BaseModel):
     delivered_at: datetime | None = None
     dead_lettered_at: datetime | None = None
     redeliveries: int = 0
+    outbox: str | None = None
+    queue_position: int | None = None
 
 
 class PipelineStatus(BaseModel):
@@ -79,11 +88,16 @@ class EventInput(BaseModel):
 
 
 class DeliveryInput(BaseModel):
+    """`not_before` (epoch seconds) is when a paced destination's first request may go;
+    `first_try` is false on redeliveries (an activity retry is known from its attempt number)."""
+
     event: Event
     pipeline: str
     destination: str
     kind: str
     options: dict[str, Any]
+    not_before: float | None = None
+    first_try: bool = True
 
 
 class StepInput(BaseModel):
@@ -102,6 +116,7 @@ class StepOutput(BaseModel):
 class DeliveryOutput(BaseModel):
     attempt: int
     result: dict[str, Any]
+    next_slot: float | None = None
 
 
 class RedeliverRequest(BaseModel):

@@ -13,6 +13,7 @@ from ingestlayer import search_attributes as sa
 from ingestlayer.ingest import EVENT_ID_PREFIX
 from ingestlayer.status import ErrorInfo, EventStatus, RedeliverRequest
 from workflows.event_pipeline import EventPipelineWorkflow
+from workflows.outbox import OutboxWorkflow
 
 
 class EventNotFound(Exception):
@@ -86,6 +87,23 @@ async def _merge_pending(
                         )
 
 
+async def _merge_queue_positions(client: Client, status: EventStatus, event_id: str) -> None:
+    """A queued delivery's place in its outbox (1 = being sent now)."""
+    for p in status.pipelines:
+        for d in p.deliveries:
+            if d.state != "queued" or d.outbox is None:
+                continue
+            key = f"{event_id}/{p.name}/{d.destination}/{d.redeliveries}"
+            try:
+                view = await client.get_workflow_handle(d.outbox).query(OutboxWorkflow.state)
+            except RPCError:
+                continue
+            if view.sending == key:
+                d.queue_position = 1
+            elif key in view.queued:
+                d.queue_position = view.queued.index(key) + 1 + (view.sending is not None)
+
+
 async def get_status(client: Client, event_id: str) -> Tracked:
     desc = await _describe(client, event_id)
     handle = client.get_workflow_handle(event_id, run_id=desc.run_id, result_type=EventStatus)
@@ -95,6 +113,7 @@ async def get_status(client: Client, event_id: str) -> Tracked:
         status = await handle.query(EventPipelineWorkflow.status)
         if desc.status == WorkflowExecutionStatus.RUNNING:
             await _merge_pending(client, status, desc)
+            await _merge_queue_positions(client, status, event_id)
     name = desc.status.name.lower() if desc.status else "unknown"
     return Tracked(status=status, workflow_status=name, run_id=desc.run_id)
 

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities import outbox
 from activities.deliver import DeliveryActivities
 from activities.steps import StepActivities
 from ingestlayer import redact
@@ -21,6 +22,7 @@ from ingestlayer.destinations.postgres import close_pools
 from ingestlayer.settings import Settings
 from ingestlayer.temporal import connect
 from workflows.event_pipeline import EventPipelineWorkflow
+from workflows.outbox import OutboxWorkflow
 
 log = logging.getLogger("ingestlayer.worker")
 
@@ -33,8 +35,8 @@ def build_workers(client: Client, settings: Settings) -> list[Worker]:
         Worker(
             client,
             task_queue=settings.task_queue,
-            workflows=[EventPipelineWorkflow],
-            activities=[activities.deliver, steps.classify, steps.redact],
+            workflows=[EventPipelineWorkflow, OutboxWorkflow],
+            activities=[activities.deliver, steps.classify, steps.redact, outbox.enqueue],
             max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
             max_concurrent_local_activities=settings.max_concurrent_local_activities,
             max_concurrent_activities=settings.max_concurrent_local_activities,

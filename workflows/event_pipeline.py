@@ -8,18 +8,18 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, FailureError
-from temporalio.exceptions import TimeoutError as TemporalTimeoutError
+from temporalio.exceptions import FailureError
 
 with workflow.unsafe.imports_passed_through():
     from activities.deliver import DeliveryActivities
     from ingestlayer import search_attributes as sa
     from ingestlayer.config import DestinationSpec, PipelineSpec
+    from ingestlayer.destinations import REGISTRY
     from ingestlayer.events import Event
+    from ingestlayer.outbox import EnqueueRequest, OutboxItem, OutboxReply
     from ingestlayer.status import (
         DeliveryInput,
         DeliveryStatus,
-        ErrorInfo,
         EventInput,
         EventStatus,
         PipelineStatus,
@@ -28,6 +28,8 @@ with workflow.unsafe.imports_passed_through():
         StepOutcome,
         StepOutput,
     )
+    from workflows.failures import error_info, retry_after
+    from workflows.outbox import REPLY_SIGNAL
     from workflows.steps import PURE_STEPS, apply_pure_step, when_holds
 
 WORKFLOW_NAME = "EventPipeline"
@@ -40,29 +42,8 @@ STEP_RETRY = RetryPolicy(
     maximum_interval=timedelta(seconds=30),
     maximum_attempts=5,
 )
-
-
-def _cause(err: FailureError) -> BaseException | None:
-    """Regular activities fail with ActivityError(cause=...); local ones may raise the cause itself."""
-    return err.cause if isinstance(err, ActivityError) else err
-
-
-def _error_info(err: FailureError) -> tuple[ErrorInfo, int | None]:
-    """Read the adapter's typed error (and the attempt it failed on) out of an activity failure."""
-    cause = _cause(err)
-    if isinstance(cause, ApplicationError):
-        details: dict[str, Any] = cause.details[0] if cause.details else {}
-        info = ErrorInfo(
-            code=details.get("code", cause.type or "error"),
-            message=cause.message,
-            retryable=not cause.non_retryable,
-            hint=details.get("hint"),
-        )
-        return info, details.get("attempt")
-    if isinstance(cause, TemporalTimeoutError):
-        return ErrorInfo(code="timeout", message="the attempt timed out", retryable=True), None
-    message = str(cause) if cause else str(err)
-    return ErrorInfo(code="error", message=message, retryable=True), None
+ENQUEUE_TIMEOUT = timedelta(seconds=10)
+OUTBOX_WATCHDOG = timedelta(hours=1)
 
 
 @workflow.defn(name=WORKFLOW_NAME)
@@ -75,6 +56,7 @@ class EventPipelineWorkflow:
         )
         self._redeliver: dict[tuple[str, str], RedeliverRequest] = {}
         self._published: tuple[str, tuple[str, ...]] = ("running", ())
+        self._replies: dict[str, OutboxReply] = {}
 
     @workflow.query
     def status(self) -> EventStatus:
@@ -89,6 +71,10 @@ class EventPipelineWorkflow:
             for failed in self._status.failed_pipelines():
                 if request.pipeline in (None, failed.name):
                     self._redeliver[(failed.name, STEPS_KEY)] = request
+
+    @workflow.signal(name=REPLY_SIGNAL)
+    def delivery_result(self, reply: OutboxReply) -> None:
+        self._replies[reply.key] = reply
 
     @workflow.run
     async def run(self, input: EventInput) -> EventStatus:
@@ -116,7 +102,7 @@ class EventPipelineWorkflow:
                         retry_policy=STEP_RETRY,
                     )
                 except FailureError as err:
-                    info, _ = _error_info(err)
+                    info, _ = error_info(err)
                     ps.steps.append(
                         StepOutcome(
                             step=step.kind, outcome="failed", detail={"error": info.model_dump()}
@@ -162,8 +148,13 @@ class EventPipelineWorkflow:
     ) -> None:
         options = dest.options
         first_round = True
+        paced = REGISTRY[dest.kind].paced if dest.kind in REGISTRY else False
         while True:
-            if await self._round(pipeline, dest, options, event, ds, first_round):
+            if paced:
+                sent = await self._queued_round(pipeline, dest, options, event, ds)
+            else:
+                sent = await self._round(pipeline, dest, options, event, ds, first_round)
+            if sent:
                 break
             ds.state = "dead_lettered"
             ds.dead_lettered_at = workflow.now()
@@ -215,13 +206,13 @@ class EventPipelineWorkflow:
                 self._delivered(ds, out.result)
                 return True
             except FailureError as err:
-                info, _ = _error_info(err)
+                info, _ = error_info(err)
                 ds.last_error = info
                 remaining -= 1
                 if not info.retryable or remaining <= 0:
                     return False
-                retry_after = self._retry_after(err)
-                first_delay = retry_after if retry_after is not None else retry.initial_interval
+                delay = retry_after(err)
+                first_delay = delay if delay is not None else retry.initial_interval
         ds.state = "retrying"
         if first_round:
             await workflow.sleep(timedelta(seconds=first_delay))
@@ -246,17 +237,66 @@ class EventPipelineWorkflow:
             self._delivered(ds, out.result)
             return True
         except FailureError as err:
-            info, attempt = _error_info(err)
+            info, attempt = error_info(err)
             ds.last_error = info
             ds.attempts += attempt if attempt is not None else remaining
             return False
 
-    @staticmethod
-    def _retry_after(err: FailureError) -> float | None:
-        cause = _cause(err)
-        if isinstance(cause, ApplicationError) and cause.next_retry_delay is not None:
-            return cause.next_retry_delay.total_seconds()
-        return None
+    async def _queued_round(
+        self,
+        pipeline: PipelineSpec,
+        dest: DestinationSpec,
+        options: dict[str, Any],
+        event: Event,
+        ds: DeliveryStatus,
+    ) -> bool:
+        """A paced destination's round: join the target's outbox and wait for its reply. The
+        outbox keeps arrival order, spacing and retries; re-joining after a long silence is
+        harmless because the outbox recognises the item's key."""
+        info = workflow.info()
+        item = OutboxItem(
+            reply_to=info.workflow_id,
+            pipeline=pipeline.name,
+            destination=dest.name,
+            round=ds.redeliveries,
+            arrived_at=info.start_time if ds.redeliveries == 0 else workflow.now(),
+            delivery=DeliveryInput(
+                event=event,
+                pipeline=pipeline.name,
+                destination=dest.name,
+                kind=dest.kind,
+                options=options,
+            ),
+            retry=dest.retry,
+        )
+        request = EnqueueRequest(item=item, delivery_queue_prefix=self._input.delivery_queue_prefix)
+        while item.key not in self._replies:
+            try:
+                ds.outbox = await workflow.execute_local_activity(
+                    "outbox.enqueue",
+                    request,
+                    result_type=str,
+                    start_to_close_timeout=ENQUEUE_TIMEOUT,
+                    retry_policy=STEP_RETRY,
+                )
+            except FailureError as err:
+                ds.last_error, _ = error_info(err)
+                return False
+            ds.state = "queued"
+            self._refresh()
+            try:
+                await workflow.wait_condition(
+                    lambda: item.key in self._replies, timeout=OUTBOX_WATCHDOG
+                )
+            except TimeoutError:
+                continue
+        reply = self._replies.pop(item.key)
+        ds.attempts += reply.attempts
+        if reply.ok:
+            self._delivered(ds, reply.result or {})
+            return True
+        ds.last_error = reply.error
+        return False
 
     def _delivered(self, ds: DeliveryStatus, result: dict[str, Any]) -> None:
         ds.state = "delivered"
@@ -266,7 +306,7 @@ class EventPipelineWorkflow:
     def _refresh(self) -> None:
         """Derive pipeline and event states from steps and deliveries; mirror them in search
         attributes (only when they change, so a quiet workflow adds no commands)."""
-        active = {"pending", "delivering", "retrying"}
+        active = {"pending", "queued", "delivering", "retrying"}
         for p in self._status.pipelines:
             if p.state in ("filtered", "failed", "expired"):
                 continue
