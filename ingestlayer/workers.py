@@ -19,6 +19,7 @@ from ingestlayer.classify import close_caches
 from ingestlayer.destinations import REGISTRY
 from ingestlayer.destinations.http import close_clients
 from ingestlayer.destinations.postgres import close_pools
+from ingestlayer.destinations.slack import close_sessions
 from ingestlayer.settings import Settings
 from ingestlayer.temporal import connect
 from workflows.event_pipeline import EventPipelineWorkflow
@@ -69,6 +70,7 @@ async def running_workers(client: Client, settings: Settings) -> AsyncIterator[l
         await asyncio.gather(*tasks, warm, return_exceptions=True)
         await close_clients()
         await close_pools()
+        await close_sessions()
         await close_caches()
 
 

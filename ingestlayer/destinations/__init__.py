@@ -10,11 +10,13 @@ from ingestlayer.destinations.errors import (
     RetryableError,
 )
 from ingestlayer.destinations.postgres import PostgresDestination
+from ingestlayer.destinations.slack import SlackDestination
 from ingestlayer.destinations.webhook import WebhookDestination
 
 REGISTRY: dict[str, type[Destination]] = {
     WebhookDestination.kind: WebhookDestination,
     PostgresDestination.kind: PostgresDestination,
+    SlackDestination.kind: SlackDestination,
 }
 
 
@@ -31,6 +33,7 @@ __all__ = [
     "PostgresDestination",
     "RateLimitedError",
     "RetryableError",
+    "SlackDestination",
     "WebhookDestination",
     "build",
 ]

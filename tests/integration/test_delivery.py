@@ -16,6 +16,7 @@ from temporalio.client import Client
 
 from tests.conftest import PG_ADMIN_DSN, ApiFactory
 from tests.fakes.receiver import Receiver
+from tests.integration.api_helpers import delivery, emit, wait_status
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -122,31 +123,6 @@ async def setup(
 def monkeypatch_module() -> Any:
     with pytest.MonkeyPatch.context() as mp:
         yield mp
-
-
-async def emit(api: httpx.AsyncClient, event_type: str, payload: dict[str, Any]) -> str:
-    response = await api.post("/v1/events", json={"type": event_type, "payload": payload})
-    assert response.status_code == 202, response.text
-    return str(response.json()["id"])
-
-
-async def wait_status(
-    api: httpx.AsyncClient, event_id: str, states: set[str], within: float = 30.0
-) -> dict[str, Any]:
-    deadline = time.monotonic() + within
-    body: dict[str, Any] = {}
-    while time.monotonic() < deadline:
-        response = await api.get(f"/v1/events/{event_id}")
-        body = response.json()
-        if response.status_code == 200 and body["state"] in states:
-            return body
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"event {event_id} never reached {states}: {json.dumps(body)[:2000]}")
-
-
-def delivery(status: dict[str, Any], pipeline: str, destination: str) -> dict[str, Any]:
-    p = next(p for p in status["pipelines"] if p["name"] == pipeline)
-    return next(d for d in p["deliveries"] if d["destination"] == destination)
 
 
 def independent_verify(header: str, body: bytes, secret: str, now: int) -> bool:
