@@ -31,6 +31,7 @@ integration: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.redaction
+	$(BIN)/python -m bench.slack_pacing
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

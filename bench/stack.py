@@ -1,0 +1,68 @@
+"""The local stack a benchmark runs against: a file-backed Temporal dev server (the same binary and
+pragmas as `make dev`), an in-process worker and the real API over HTTP on 127.0.0.1."""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+import tempfile
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from api.app import create_app
+from ingestlayer import config
+from ingestlayer.devserver import SQLITE_PRAGMAS, temporal_binary
+from ingestlayer.settings import Settings
+from ingestlayer.temporal import ensure_search_attributes
+from ingestlayer.workers import running_workers
+from tests.fakes.serving import serve
+
+
+@dataclass
+class Stack:
+    client: Client
+    settings: Settings
+    api: httpx.AsyncClient
+
+
+@contextlib.asynccontextmanager
+async def local_stack(pipelines_yaml: str, **overrides: object) -> AsyncIterator[Stack]:
+    api_key = "il_bench_" + secrets.token_hex(8)
+    with tempfile.TemporaryDirectory(prefix="ingestlayer-bench-") as tmp:
+        extra = ["--db-filename", str(Path(tmp) / "temporal.db")]
+        for pragma in SQLITE_PRAGMAS:
+            extra += ["--sqlite-pragma", pragma]
+        env = await WorkflowEnvironment.start_local(
+            dev_server_existing_path=temporal_binary(),
+            dev_server_extra_args=extra,
+            data_converter=pydantic_data_converter,
+            ui=False,
+        )
+        try:
+            await ensure_search_attributes(env.client, "default")
+            pipelines_path = Path(tmp) / "pipelines.yml"
+            pipelines_path.write_text(pipelines_yaml)
+            target = env.client.config()["service_client"].config.target_host
+            settings = Settings(
+                temporal_address=target,
+                api_keys=api_key,
+                pipelines_path=str(pipelines_path),
+                **overrides,  # type: ignore[arg-type]
+            )
+            app = create_app(settings, client=env.client, pipelines=config.load(pipelines_path))
+            async with (
+                running_workers(env.client, settings),
+                serve(app) as url,
+                httpx.AsyncClient(
+                    base_url=url, headers={"Authorization": f"Bearer {api_key}"}, timeout=30
+                ) as api,
+            ):
+                yield Stack(client=env.client, settings=settings, api=api)
+        finally:
+            await env.shutdown()
