@@ -18,6 +18,7 @@ from ingestlayer import redact
 from ingestlayer.classify import close_caches
 from ingestlayer.destinations import REGISTRY
 from ingestlayer.destinations.http import close_clients
+from ingestlayer.destinations.notion import close_clients as close_notion_clients
 from ingestlayer.destinations.postgres import close_pools
 from ingestlayer.destinations.slack import close_sessions
 from ingestlayer.settings import Settings
@@ -71,6 +72,7 @@ async def running_workers(client: Client, settings: Settings) -> AsyncIterator[l
         await close_clients()
         await close_pools()
         await close_sessions()
+        await close_notion_clients()
         await close_caches()
 
 

@@ -9,6 +9,7 @@ from ingestlayer.destinations.errors import (
     RateLimitedError,
     RetryableError,
 )
+from ingestlayer.destinations.notion import NotionDestination
 from ingestlayer.destinations.postgres import PostgresDestination
 from ingestlayer.destinations.slack import SlackDestination
 from ingestlayer.destinations.webhook import WebhookDestination
@@ -16,6 +17,7 @@ from ingestlayer.destinations.webhook import WebhookDestination
 REGISTRY: dict[str, type[Destination]] = {
     WebhookDestination.kind: WebhookDestination,
     PostgresDestination.kind: PostgresDestination,
+    NotionDestination.kind: NotionDestination,
     SlackDestination.kind: SlackDestination,
 }
 
@@ -29,6 +31,7 @@ __all__ = [
     "DeliveryContext",
     "DeliveryError",
     "Destination",
+    "NotionDestination",
     "PermanentError",
     "PostgresDestination",
     "RateLimitedError",

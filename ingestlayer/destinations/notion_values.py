@@ -1,0 +1,275 @@
+"""Event values as Notion property values and blocks, held under Notion's request limits.
+
+Limits (Notion "Request limits"): 2000 characters per rich-text `text.content`, 100 rich-text
+objects per array; url 2000, email and phone_number 200; 100 items in a multi_select; 100 children
+per append. What would go over is cut and marked with an ellipsis, never dropped unmarked.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+MAX_TEXT = 2000
+MAX_RICH_TEXT_OBJECTS = 100
+MAX_URL = 2000
+MAX_EMAIL = 200
+MAX_PHONE = 200
+MAX_MULTI_SELECT = 100
+MAX_OPTION_NAME = 100
+MAX_CHILDREN = 100
+ELLIPSIS = "…"
+
+READ_ONLY = frozenset(
+    {
+        "formula",
+        "rollup",
+        "created_time",
+        "created_by",
+        "last_edited_time",
+        "last_edited_by",
+        "unique_id",
+        "verification",
+        "button",
+    }
+)
+NEEDS_IDS = frozenset({"people", "relation", "files"})
+MARKER_NAMES = frozenset({"eventid", "ingestlayerid", "ingestlayereventid"})
+TRUE_WORDS = frozenset({"true", "yes", "y", "1", "on", "checked"})
+FALSE_WORDS = frozenset({"false", "no", "n", "0", "off", "unchecked", ""})
+
+
+@dataclass(frozen=True)
+class Coerced:
+    """A property value ready to send, or why the property was not written."""
+
+    value: dict[str, Any] | None = None
+    skipped: str | None = None
+    truncated: bool = False
+
+
+def normalise(name: str) -> str:
+    """Case- and separator-insensitive: "Signed up", "signed_up" and "SignedUp" all match."""
+    return re.sub(r"[^0-9a-z]", "", name.lower())
+
+
+def as_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return json.dumps(value, ensure_ascii=False, separators=(", ", ": "), default=str)
+
+
+def rich_text(text: str) -> tuple[list[dict[str, Any]], bool]:
+    """Text as rich-text objects of at most 2000 characters each, at most 100 of them; the last
+    is cut with an ellipsis when the text is longer than that (then True)."""
+    chunks = [text[i : i + MAX_TEXT] for i in range(0, len(text), MAX_TEXT)] or []
+    truncated = len(chunks) > MAX_RICH_TEXT_OBJECTS
+    if truncated:
+        chunks = chunks[:MAX_RICH_TEXT_OBJECTS]
+        chunks[-1] = chunks[-1][: MAX_TEXT - 1] + ELLIPSIS
+    return [{"type": "text", "text": {"content": chunk}} for chunk in chunks], truncated
+
+
+def plain(objects: list[dict[str, Any]]) -> str:
+    return "".join(str(o.get("text", {}).get("content", "")) for o in objects)
+
+
+def _number(value: Any) -> float | int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return value
+    if isinstance(value, str):
+        text = value.strip().replace(",", "")
+        try:
+            return int(text)
+        except ValueError:
+            pass
+        try:
+            number = float(text)
+        except ValueError:
+            return None
+        return number if number == number and abs(number) != float("inf") else None
+    return None
+
+
+def _iso(value: Any) -> str | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        try:
+            return datetime.fromtimestamp(value, tz=UTC).isoformat().replace("+00:00", "Z")
+        except (OverflowError, OSError, ValueError):
+            return None
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            if len(text) == 10:
+                return date.fromisoformat(text).isoformat()
+            parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        return parsed.isoformat().replace("+00:00", "Z")
+    return None
+
+
+def _checkbox(value: Any) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        word = value.strip().lower()
+        if word in TRUE_WORDS:
+            return True
+        if word in FALSE_WORDS:
+            return False
+    return None
+
+
+def _option_name(value: Any) -> tuple[str | None, str | None]:
+    name = as_text(value).strip()
+    if not name:
+        return None, "empty value"
+    if "," in name:
+        return None, "select option names cannot contain commas"
+    if len(name) > MAX_OPTION_NAME:
+        return None, f"option names are at most {MAX_OPTION_NAME} characters"
+    return name, None
+
+
+def _limited(kind: str, value: Any, limit: int) -> Coerced:
+    text = as_text(value).strip()
+    if not text:
+        return Coerced(skipped="empty value")
+    if len(text) > limit:
+        return Coerced(skipped=f"{kind} values are at most {limit} characters")
+    return Coerced(value={kind: text})
+
+
+def coerce(prop: dict[str, Any], value: Any) -> Coerced:
+    """One value as the property's type, or the reason it is not written."""
+    kind = str(prop.get("type", ""))
+    if kind in READ_ONLY:
+        return Coerced(skipped=f"{kind} properties are computed by Notion and cannot be written")
+    if kind in NEEDS_IDS:
+        return Coerced(skipped=f"{kind} properties need Notion ids; not guessed from event values")
+    if value is None:
+        return Coerced(skipped="no value")
+    if kind in ("title", "rich_text"):
+        objects, truncated = rich_text(as_text(value))
+        return Coerced(value={kind: objects}, truncated=truncated)
+    if kind == "number":
+        number = _number(value)
+        if number is None:
+            return Coerced(skipped="not a number")
+        return Coerced(value={"number": number})
+    if kind == "select":
+        name, reason = _option_name(value)
+        return Coerced(value={"select": {"name": name}}) if name else Coerced(skipped=reason)
+    if kind == "multi_select":
+        items = value if isinstance(value, list) else as_text(value).split(",")
+        names = [n for n in (as_text(i).strip() for i in items) if n]
+        cut = len(names) > MAX_MULTI_SELECT
+        names = names[:MAX_MULTI_SELECT]
+        bad = [n for n in names if len(n) > MAX_OPTION_NAME or "," in n]
+        if bad or not names:
+            return Coerced(skipped="empty value" if not names else "an option name is invalid")
+        return Coerced(value={"multi_select": [{"name": n} for n in names]}, truncated=cut)
+    if kind == "status":
+        wanted = as_text(value).strip().lower()
+        options = (prop.get("status") or {}).get("options") or []
+        match = next((o["name"] for o in options if str(o.get("name", "")).lower() == wanted), None)
+        if match is None:
+            return Coerced(
+                skipped=f"no status option named {as_text(value)[:50]!r} in the database"
+            )
+        return Coerced(value={"status": {"name": match}})
+    if kind == "date":
+        if isinstance(value, dict) and "start" in value:
+            start, end = _iso(value.get("start")), _iso(value.get("end"))
+            if start is None:
+                return Coerced(skipped="not a date")
+            return Coerced(value={"date": {"start": start, **({"end": end} if end else {})}})
+        start = _iso(value)
+        return Coerced(value={"date": {"start": start}}) if start else Coerced(skipped="not a date")
+    if kind == "checkbox":
+        flag = _checkbox(value)
+        return (
+            Coerced(skipped="not a yes/no value")
+            if flag is None
+            else Coerced(value={"checkbox": flag})
+        )
+    if kind == "url":
+        return _limited("url", value, MAX_URL)
+    if kind == "email":
+        return _limited("email", value, MAX_EMAIL)
+    if kind == "phone_number":
+        return _limited("phone_number", value, MAX_PHONE)
+    return Coerced(skipped=f"{kind or 'unknown'} properties are not supported")
+
+
+def _block(kind: str, text: str) -> dict[str, Any]:
+    objects, _ = rich_text(text)
+    return {"object": "block", "type": kind, kind: {"rich_text": objects}}
+
+
+def text_blocks(kind: str, text: str) -> list[dict[str, Any]]:
+    """Long text as several blocks, each under the rich-text limits."""
+    step = MAX_TEXT * MAX_RICH_TEXT_OBJECTS
+    return [_block(kind, text[i : i + step]) for i in range(0, len(text), step)] or [
+        _block(kind, "")
+    ]
+
+
+def marker_text(event_type: str, event_id: str) -> str:
+    return f"ingestlayer · {event_type} · {event_id}"
+
+
+def page_blocks(
+    event_type: str,
+    event_id: str,
+    fields: list[tuple[str, Any]],
+    template_text: str | None,
+) -> list[dict[str, Any]]:
+    """The marker first (it lets a retry find what an earlier attempt appended), then the
+    rendered template as paragraphs, or a heading and the fields."""
+    blocks = [_block("paragraph", marker_text(event_type, event_id))]
+    if template_text is not None:
+        for line in template_text.split("\n"):
+            blocks.extend(text_blocks("paragraph", line))
+        return blocks
+    blocks.append(_block("heading_3", event_type))
+    long_fields: list[tuple[str, str]] = []
+    for name, value in fields:
+        text = as_text(value)
+        if len(text) > 200 or "\n" in text:
+            long_fields.append((name, text))
+        elif text:
+            blocks.append(_block("bulleted_list_item", f"{name}: {text}"))
+    for name, text in long_fields:
+        blocks.append(_block("paragraph", f"{name}:"))
+        for line in text.split("\n"):
+            blocks.extend(text_blocks("paragraph", line))
+    return blocks
+
+
+def block_text(block: dict[str, Any]) -> str:
+    kind = block.get("type", "")
+    body = block.get(kind) if isinstance(kind, str) else None
+    if not isinstance(body, dict):
+        return ""
+    return plain(body.get("rich_text") or [])
