@@ -105,12 +105,16 @@ async def start_api(
     worker: None,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[ApiFactory]:
-    """Start the real API over HTTP with the given pipeline YAML; returns an authed client."""
+    """Start the real API over HTTP with the given pipeline YAML (or file or folder of them);
+    returns an authed client."""
     stack: list[tuple[AsyncIterator[str], httpx.AsyncClient]] = []
 
-    async def factory(pipelines_yaml: str, **overrides: object) -> httpx.AsyncClient:
-        path: Path = tmp_path_factory.mktemp("pipelines") / "pipelines.yml"
-        path.write_text(pipelines_yaml)
+    async def factory(pipelines_yaml: str | Path, **overrides: object) -> httpx.AsyncClient:
+        if isinstance(pipelines_yaml, Path):
+            path = pipelines_yaml
+        else:
+            path = tmp_path_factory.mktemp("pipelines") / "pipelines.yml"
+            path.write_text(pipelines_yaml)
         app_settings = settings.model_copy(update={"pipelines_path": str(path), **overrides})
         app = create_app(app_settings, client=temporal_client, pipelines=config.load(path))
         served = serve(app)

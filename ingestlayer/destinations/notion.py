@@ -8,6 +8,7 @@ pacer: Notion allows about three requests per second per integration.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from typing import Any, ClassVar
 
@@ -29,6 +30,7 @@ from ingestlayer.destinations.http import parse_retry_after
 from ingestlayer.events import Event
 
 NOTION_API = "https://api.notion.com"
+API_URL_ENV = "INGESTLAYER_NOTION_API_URL"
 SCHEMA_TTL_SECONDS = 60.0
 HINTS = {
     "object_not_found": (
@@ -84,7 +86,7 @@ class NotionDestination(Destination):
     columns: dict[str, Any] = Field(default_factory=dict)
     title: str | None = None
     template: str | None = None
-    base_url: str = NOTION_API
+    base_url: str = Field(default_factory=lambda: os.environ.get(API_URL_ENV, NOTION_API))
     timeout: float = Field(default=15.0, gt=0, le=60)
     requests_per_second: float = Field(default=3.0, gt=0, le=50)
 
@@ -119,9 +121,16 @@ class NotionDestination(Destination):
 
     async def deliver(self, event: Event, ctx: DeliveryContext) -> dict[str, Any]:
         token = secrets.resolve(self.token)
-        session = _Session(self, token, ctx)
-        if self.page:
-            return await session.append_to_page(self.page, event)
+        target = self.model_copy(
+            update={
+                name: secrets.resolve(value)
+                for name in ("database", "data_source", "page")
+                if isinstance(value := getattr(self, name), str)
+            }
+        )
+        session = _Session(target, token, ctx)
+        if target.page:
+            return await session.append_to_page(target.page, event)
         return await session.add_row(event)
 
 

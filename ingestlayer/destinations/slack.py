@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
 import re
 from collections.abc import Mapping
 from typing import Any, ClassVar
@@ -30,6 +31,7 @@ from ingestlayer.destinations.http import USER_AGENT, parse_retry_after
 from ingestlayer.events import Event
 
 SLACK_API = "https://slack.com/api/"
+API_URL_ENV = "INGESTLAYER_SLACK_API_URL"
 RECONNECT = "reconnect the Slack workspace (a valid bot token with chat:write) and redeliver"
 PERMANENT_HINTS = {
     "not_in_channel": "invite the bot to {channel} (/invite @your-app) and redeliver",
@@ -94,7 +96,7 @@ class SlackDestination(Destination):
     fields: list[str] | None = None
     template: str | None = None
     blocks: list[dict[str, Any]] | None = None
-    base_url: str = SLACK_API
+    base_url: str = Field(default_factory=lambda: os.environ.get(API_URL_ENV, SLACK_API))
     timeout: float = Field(default=10.0, gt=0, le=60)
     rate_per_second: float = Field(default=1.0, gt=0, le=50)
 

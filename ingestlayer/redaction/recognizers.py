@@ -59,10 +59,21 @@ def offline_tld_extractor() -> tldextract.TLDExtract:
     return _TLD_EXTRACTOR
 
 
+# Reserved and private-use names (RFC 2606, RFC 6761, RFC 8375, common intranet suffixes):
+# addresses there are real people's addresses inside an organisation.
+PRIVATE_SUFFIXES = (
+    ".example", ".test", ".invalid", ".localhost", ".local", ".internal", ".intranet",
+    ".corp", ".lan", ".home", ".home.arpa",
+)  # fmt: skip
+
+
 class OfflineEmailRecognizer(EmailRecognizer):
-    """Presidio's e-mail pattern; the domain must end in a known public suffix."""
+    """Presidio's e-mail pattern; the domain must end in a known public suffix or a reserved
+    or private-use one."""
 
     def validate_result(self, pattern_text: str) -> bool:
+        if pattern_text.lower().rstrip(".").endswith(PRIVATE_SUFFIXES):
+            return True
         return offline_tld_extractor()(pattern_text).fqdn != ""
 
 

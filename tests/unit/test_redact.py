@@ -80,6 +80,26 @@ def test_each_entity_type_is_redacted_in_a_nested_field(entity: str) -> None:
     assert redacted["ticket"]["priority"] == 2
 
 
+@pytest.mark.parametrize(
+    "address", ["grace@corp.example", "ops@build.internal", "it@fileserver.local", "a.b@x.co.uk"]
+)
+def test_addresses_on_private_and_reserved_domains_are_emails_too(address: str) -> None:
+    redacted, report = redact_payload(
+        {"body": f"reset sent to {address} today"}, RedactStep(entities=["EMAIL_ADDRESS"])
+    )
+    assert address not in redacted["body"]
+    assert report.total == 1
+
+
+def test_a_dotted_name_without_a_real_suffix_is_not_an_email() -> None:
+    redacted, report = redact_payload(
+        {"body": "see config@v1.2.3 and user@host.notarealtld"},
+        RedactStep(entities=["EMAIL_ADDRESS"]),
+    )
+    assert report.total == 0
+    assert "user@host.notarealtld" in redacted["body"]
+
+
 def test_every_entity_type_at_once_with_the_default_step() -> None:
     text = " ".join(sample for sample, _ in SAMPLES.values())
     redacted, report = redact_payload({"body": text}, RedactStep())
