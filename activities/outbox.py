@@ -28,6 +28,7 @@ async def enqueue(request: EnqueueRequest) -> str:
         interval=adapter.pace_interval(),
         delivery_queue=f"{request.delivery_queue_prefix}-{item.delivery.kind}",
         disconnect_codes=sorted(adapter.disconnect_codes),
+        sends_per_run=request.sends_per_run,
     )
     await activity.client().start_workflow(
         OutboxWorkflow.run,

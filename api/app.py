@@ -7,7 +7,7 @@ from temporalio.client import Client
 
 from api import errors
 from api.deps import TemporalConnection
-from api.routes import dead_letters, events, health
+from api.routes import dead_letters, events, health, outboxes
 from ingestlayer import config
 from ingestlayer.config import PipelineSet
 from ingestlayer.settings import Settings
@@ -33,5 +33,6 @@ def create_app(
     errors.install(app)
     app.include_router(events.router)
     app.include_router(dead_letters.router)
+    app.include_router(outboxes.router)
     app.include_router(health.router)
     return app

@@ -96,6 +96,7 @@ async def submit(
         pipelines=subscribed,
         delivery_queue_prefix=settings.delivery_queue_prefix,
         dead_letter_retention_seconds=settings.dead_letter_retention_seconds,
+        outbox_sends_per_run=settings.outbox_sends_per_run,
     )
     try:
         await client.start_workflow(

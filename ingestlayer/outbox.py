@@ -51,9 +51,11 @@ class OutboxState(BaseModel):
     interval: float
     delivery_queue: str
     disconnect_codes: list[str] = Field(default_factory=list)
+    sends_per_run: int = 500
     queue: list[OutboxItem] = Field(default_factory=list)
     next_slot: float | None = None
     sent: int = 0
+    runs: int = 1
     disconnected: ErrorInfo | None = None
     disconnected_at: datetime | None = None
     recent: dict[str, OutboxReply] = Field(default_factory=dict)
@@ -63,6 +65,7 @@ class OutboxView(BaseModel):
     """The `state` query: what is waiting and whether the target is held as disconnected."""
 
     label: str
+    runs: int
     queued: list[str]
     sending: str | None
     sent: int
@@ -72,6 +75,7 @@ class OutboxView(BaseModel):
 class EnqueueRequest(BaseModel):
     item: OutboxItem
     delivery_queue_prefix: str
+    sends_per_run: int = 500
 
 
 def outbox_id(label: str, key: str) -> str:

@@ -40,6 +40,7 @@ class Settings(BaseSettings):
     max_batch_bytes: int = 8 * 1024 * 1024
     batch_concurrency: int = 64
     dead_letter_retention_seconds: float = 14 * 24 * 3600
+    outbox_sends_per_run: int = Field(default=500, ge=1, le=10_000)
     start_timeout_seconds: float = 10.0
 
     @field_validator("api_keys", "api_key_hashes", mode="before")

@@ -85,6 +85,7 @@ class EventInput(BaseModel):
     pipelines: list[PipelineSpec]
     delivery_queue_prefix: str = "ingestlayer-delivery"
     dead_letter_retention_seconds: float = 14 * 24 * 3600
+    outbox_sends_per_run: int = 500
 
 
 class DeliveryInput(BaseModel):

@@ -5,14 +5,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from temporalio.api.enums.v1 import PendingActivityState
-from temporalio.client import Client, WorkflowExecutionDescription, WorkflowExecutionStatus
+from temporalio.client import (
+    Client,
+    WorkflowExecutionDescription,
+    WorkflowExecutionStatus,
+    WorkflowQueryFailedError,
+)
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from ingestlayer import search_attributes as sa
 from ingestlayer.ingest import EVENT_ID_PREFIX
+from ingestlayer.outbox import OutboxView
 from ingestlayer.status import ErrorInfo, EventStatus, RedeliverRequest
 from workflows.event_pipeline import EventPipelineWorkflow
+from workflows.outbox import WORKFLOW_NAME as OUTBOX_WORKFLOW
 from workflows.outbox import OutboxWorkflow
 
 
@@ -166,4 +173,18 @@ async def dead_letters(
                 started_at=wf.start_time.isoformat() if wf.start_time else None,
             )
         )
+    return found
+
+
+async def outboxes(client: Client, limit: int) -> list[tuple[str, OutboxView]]:
+    """Running outboxes and their state; one that finishes between the listing and the query
+    is left out."""
+    found: list[tuple[str, OutboxView]] = []
+    query = f"WorkflowType = '{OUTBOX_WORKFLOW}' AND ExecutionStatus = 'Running'"
+    async for wf in client.list_workflows(query, limit=limit):
+        try:
+            view = await client.get_workflow_handle(wf.id).query(OutboxWorkflow.state)
+        except (RPCError, WorkflowQueryFailedError):
+            continue
+        found.append((wf.id, view))
     return found

@@ -269,7 +269,11 @@ class EventPipelineWorkflow:
             ),
             retry=dest.retry,
         )
-        request = EnqueueRequest(item=item, delivery_queue_prefix=self._input.delivery_queue_prefix)
+        request = EnqueueRequest(
+            item=item,
+            delivery_queue_prefix=self._input.delivery_queue_prefix,
+            sends_per_run=self._input.outbox_sends_per_run,
+        )
         while item.key not in self._replies:
             try:
                 ds.outbox = await workflow.execute_local_activity(

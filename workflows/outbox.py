@@ -1,5 +1,11 @@
 """One outbox per rate-limited target: deliveries queue in arrival order and go one at a time,
-paced, so a burst is delivered in full instead of being answered with 429s."""
+paced, so a burst is delivered in full instead of being answered with 429s.
+
+Arrival is when Temporal accepted the event. An event reaches its outbox a few milliseconds
+after that, so near-simultaneous events can reach it out of order; the queue is kept sorted by
+arrival, and an item is sent only once it arrived at least ORDER_WINDOW ago, so anything that
+arrived before it has had time to join the queue.
+"""
 
 from __future__ import annotations
 
@@ -25,7 +31,7 @@ with workflow.unsafe.imports_passed_through():
 WORKFLOW_NAME = "Outbox"
 REPLY_SIGNAL = "delivery_result"
 IDLE = timedelta(minutes=5)
-MAX_SENDS_PER_RUN = 500
+ORDER_WINDOW = timedelta(milliseconds=500)
 
 
 @workflow.defn(name=WORKFLOW_NAME)
@@ -55,6 +61,7 @@ class OutboxWorkflow:
     def state(self) -> OutboxView:
         return OutboxView(
             label=self._s.label,
+            runs=self._s.runs,
             queued=[item.key for item in self._s.queue],
             sending=self._sending.key if self._sending else None,
             sent=self._s.sent,
@@ -76,11 +83,16 @@ class OutboxWorkflow:
                         return self._s.sent
                 continue
             if (
-                self._sends_this_run >= MAX_SENDS_PER_RUN
+                self._sends_this_run >= self._s.sends_per_run
                 or workflow.info().is_continue_as_new_suggested()
             ):
                 await workflow.wait_condition(workflow.all_handlers_finished)
+                self._s.runs += 1
                 workflow.continue_as_new(self._s)
+            settle = self._s.queue[0].arrived_at + ORDER_WINDOW - workflow.now()
+            if settle > timedelta(0):
+                await workflow.sleep(settle)
+                continue
             item = self._s.queue.pop(0)
             self._sending = item
             reply = await self._send(item)

@@ -32,6 +32,7 @@ from ingestlayer.events import Event
 
 SLACK_API = "https://slack.com/api/"
 API_URL_ENV = "INGESTLAYER_SLACK_API_URL"
+PACE_GUARD_SECONDS = 0.05
 RECONNECT = "reconnect the Slack workspace (a valid bot token with chat:write) and redeliver"
 PERMANENT_HINTS = {
     "not_in_channel": "invite the bot to {channel} (/invite @your-app) and redeliver",
@@ -116,8 +117,10 @@ class SlackDestination(Destination):
         return value
 
     def pace_interval(self) -> float:
-        """A little over 1/rate so the provider's clock never sees two sends inside one slot."""
-        return 1.02 / self.rate_per_second
+        """1/rate plus a guard for latency jitter (a first request that also opens the
+        connection reaches Slack later than the next one), so Slack never sees two sends in
+        one slot."""
+        return 1.0 / self.rate_per_second + PACE_GUARD_SECONDS
 
     def pace_key(self) -> str:
         return digest(self.kind, self.token, self.channel, self.base_url)

@@ -44,7 +44,7 @@ def slack(url: str, channel: str, token: str = "IL_SLACK_TOKEN", extra: str = ""
     )
 
 
-def pipelines(url: str) -> str:
+def pipelines(url: str, channel_id: str) -> str:
     return f"""
 pipelines:
   - name: alerts
@@ -99,6 +99,16 @@ pipelines:
         slack: {slack(url, "#alerts", token="IL_SLACK_REVOKED")}
       - name: inactive
         slack: {slack(url, "#alerts", token="IL_SLACK_INACTIVE")}
+  - name: long
+    on: slack.long
+    destinations:
+      - name: long
+        slack: {slack(url, "#long")}
+  - name: by-id
+    on: slack.by-id
+    destinations:
+      - name: by-id
+        slack: {slack(url, channel_id)}
   - name: rotating
     on: slack.rotating
     destinations:
@@ -113,7 +123,9 @@ pipelines:
 
 
 @pytest.fixture(scope="module")
-async def slack_api(start_api: ApiFactory) -> AsyncIterator[tuple[httpx.AsyncClient, FakeSlack]]:
+async def slack_api(
+    start_api: ApiFactory,
+) -> AsyncIterator[tuple[httpx.AsyncClient, FakeSlack, httpx.AsyncClient]]:
     fake = FakeSlack(rate=RATE, burst=1)
     fake.add_token(TOKEN)
     fake.add_token(ENV["IL_SLACK_REVOKED"], "revoked")
@@ -125,12 +137,15 @@ async def slack_api(start_api: ApiFactory) -> AsyncIterator[tuple[httpx.AsyncCli
     fake.add_channel("private-no-bot", private=True, member=False)
     fake.add_channel("old", archived=True)
     fake.add_channel("invite-me", member=False)
+    by_id = fake.add_channel("by-id")
+    fake.add_channel("long")
     saved = {name: os.environ.get(name) for name in ENV}
     os.environ.update(ENV)
     try:
         async with serve(fake.app()) as url:
-            api = await start_api(pipelines(url))
-            yield api, fake
+            api = await start_api(pipelines(url, by_id.id))
+            small_runs = await start_api(pipelines(url, by_id.id), outbox_sends_per_run=3)
+            yield api, fake, small_runs
     finally:
         for name, value in saved.items():
             if value is None:
@@ -140,9 +155,9 @@ async def slack_api(start_api: ApiFactory) -> AsyncIterator[tuple[httpx.AsyncCli
 
 
 async def test_default_message_is_a_titled_block_with_the_key_fields(
-    slack_api: tuple[httpx.AsyncClient, FakeSlack],
+    slack_api: tuple[httpx.AsyncClient, FakeSlack, httpx.AsyncClient],
 ) -> None:
-    api, fake = slack_api
+    api, fake, _ = slack_api
     payload = {"email": "ada@acme.com", "plan": "pro", "source": "marketing-site"}
     event_id = await emit(api, "slack.alerts", payload)
     status = await wait_status(api, event_id, {"completed"})
@@ -162,9 +177,9 @@ async def test_default_message_is_a_titled_block_with_the_key_fields(
 
 
 async def test_a_burst_to_one_channel_arrives_whole_in_order_without_429s(
-    slack_api: tuple[httpx.AsyncClient, FakeSlack],
+    slack_api: tuple[httpx.AsyncClient, FakeSlack, httpx.AsyncClient],
 ) -> None:
-    api, fake = slack_api
+    api, fake, _ = slack_api
     ids = [await emit(api, "slack.burst", {"seq": n}) for n in range(15)]
     probe = await api.get(f"/v1/events/{ids[-1]}")
     queued = delivery(probe.json(), "burst", "burst")
@@ -185,9 +200,9 @@ async def test_a_burst_to_one_channel_arrives_whole_in_order_without_429s(
 
 
 async def test_channels_are_paced_separately_and_proceed_in_parallel(
-    slack_api: tuple[httpx.AsyncClient, FakeSlack],
+    slack_api: tuple[httpx.AsyncClient, FakeSlack, httpx.AsyncClient],
 ) -> None:
-    api, fake = slack_api
+    api, fake, _ = slack_api
     ids = [await emit(api, "slack.parallel", {"seq": n}) for n in range(6)]
     for event_id in ids:
         await wait_status(api, event_id, {"completed"}, within=60)
@@ -198,9 +213,9 @@ async def test_channels_are_paced_separately_and_proceed_in_parallel(
 
 
 async def test_429_waits_for_retry_after_and_keeps_order(
-    slack_api: tuple[httpx.AsyncClient, FakeSlack],
+    slack_api: tuple[httpx.AsyncClient, FakeSlack, httpx.AsyncClient],
 ) -> None:
-    api, fake = slack_api
+    api, fake, _ = slack_api
     fake.fail_next("alerts", 429, 503)
     first = await emit(api, "slack.alerts", {"n": "first"})
     second = await emit(api, "slack.alerts", {"n": "second"})
@@ -214,9 +229,9 @@ async def test_429_waits_for_retry_after_and_keeps_order(
 
 
 async def test_templates_and_raw_blocks_reference_event_fields(
-    slack_api: tuple[httpx.AsyncClient, FakeSlack],
+    slack_api: tuple[httpx.AsyncClient, FakeSlack, httpx.AsyncClient],
 ) -> None:
-    api, fake = slack_api
+    api, fake, _ = slack_api
     payload = {
         "ticket_id": "T-77",
         "subject": "Refund <urgent> & more",
@@ -232,9 +247,9 @@ async def test_templates_and_raw_blocks_reference_event_fields(
 
 
 async def test_oversized_event_is_truncated_with_a_link_to_the_full_payload(
-    slack_api: tuple[httpx.AsyncClient, FakeSlack],
+    slack_api: tuple[httpx.AsyncClient, FakeSlack, httpx.AsyncClient],
 ) -> None:
-    api, fake = slack_api
+    api, fake, _ = slack_api
     payload: dict[str, Any] = {f"field_{n:02d}": "x" * 2500 for n in range(60)}
     event_id = await emit(api, "slack.alerts", payload)
     status = await wait_status(api, event_id, {"completed"})
@@ -258,9 +273,9 @@ BROKEN = {
 
 
 async def test_user_fixable_errors_dead_letter_at_once_with_what_to_do(
-    slack_api: tuple[httpx.AsyncClient, FakeSlack],
+    slack_api: tuple[httpx.AsyncClient, FakeSlack, httpx.AsyncClient],
 ) -> None:
-    api, _ = slack_api
+    api, _, _ = slack_api
     event_id = await emit(api, "slack.broken", {"n": 1})
     deadline = time.monotonic() + 30
     while True:
@@ -283,9 +298,9 @@ async def test_user_fixable_errors_dead_letter_at_once_with_what_to_do(
 
 
 async def test_revoked_token_holds_the_channel_until_a_redelivery_after_reconnecting(
-    slack_api: tuple[httpx.AsyncClient, FakeSlack],
+    slack_api: tuple[httpx.AsyncClient, FakeSlack, httpx.AsyncClient],
 ) -> None:
-    api, fake = slack_api
+    api, fake, _ = slack_api
     first = await emit(api, "slack.rotating", {"n": 1})
     status = await wait_status(api, first, {"dead_lettered"})
     assert delivery(status, "rotating", "rotating")["last_error"]["code"] == "token_revoked"
@@ -307,9 +322,9 @@ async def test_revoked_token_holds_the_channel_until_a_redelivery_after_reconnec
 
 
 async def test_inviting_the_bot_then_redelivering_delivers(
-    slack_api: tuple[httpx.AsyncClient, FakeSlack],
+    slack_api: tuple[httpx.AsyncClient, FakeSlack, httpx.AsyncClient],
 ) -> None:
-    api, fake = slack_api
+    api, fake, _ = slack_api
     event_id = await emit(api, "slack.invite", {"n": 1})
     await wait_status(api, event_id, {"dead_lettered"})
     channel = fake._find("invite-me")
@@ -321,3 +336,49 @@ async def test_inviting_the_bot_then_redelivering_delivers(
     result = delivery(status, "invite", "invite")
     assert result["redeliveries"] == 1
     assert len(fake.posted_to("invite-me")) == 1
+
+
+async def test_a_channel_given_by_id_is_posted_to(
+    slack_api: tuple[httpx.AsyncClient, FakeSlack, httpx.AsyncClient],
+) -> None:
+    api, fake, _ = slack_api
+    event_id = await emit(api, "slack.by-id", {"n": 1})
+    status = await wait_status(api, event_id, {"completed"})
+    channel = fake._find("by-id")
+    assert channel is not None
+    assert delivery(status, "by-id", "by-id")["result"]["channel"] == channel.id
+    assert len(fake.posted_to("by-id")) == 1
+
+
+async def test_a_long_queue_continues_as_new_without_losing_or_reordering(
+    slack_api: tuple[httpx.AsyncClient, FakeSlack, httpx.AsyncClient],
+) -> None:
+    _, fake, api = slack_api
+    ids = [await emit(api, "slack.long", {"seq": n}) for n in range(8)]
+    for event_id in ids:
+        await wait_status(api, event_id, {"completed"}, within=60)
+    seqs = [int(m.blocks[1]["fields"][0]["text"].split("\n")[1]) for m in fake.posted_to("long")]
+    assert seqs == list(range(8))
+    listed = (await api.get("/v1/outboxes")).json()["outboxes"]
+    [outbox] = [o for o in listed if o["target"] == "slack:long"]
+    assert outbox["runs"] == 3
+    assert outbox["sent"] == 8
+    assert outbox["state"] == "connected"
+
+
+async def test_outboxes_list_shows_a_disconnected_target(
+    slack_api: tuple[httpx.AsyncClient, FakeSlack, httpx.AsyncClient],
+) -> None:
+    api, _, _ = slack_api
+    event_id = await emit(api, "slack.broken", {"n": 2})
+    await wait_status(api, event_id, {"dead_lettered"})
+    deadline = time.monotonic() + 10
+    while True:
+        listed = (await api.get("/v1/outboxes")).json()["outboxes"]
+        held = [o for o in listed if o["state"] == "disconnected"]
+        if {o["error"]["code"] for o in held} >= {"token_revoked", "invalid_auth"}:
+            break
+        assert time.monotonic() < deadline, listed
+        await asyncio.sleep(0.2)
+    assert all(o["target"] == "slack:alerts" for o in held)
+    assert "xoxb-" not in str(listed)

@@ -174,4 +174,4 @@ def test_pace_key_hides_the_token_and_separates_channels() -> None:
     assert "xoxb" not in a.pace_key() + a.pace_label()
     assert a.pace_key() != b.pace_key()
     assert a.pace_label() == "slack:alerts"
-    assert a.pace_interval() == pytest.approx(1.02)
+    assert a.pace_interval() == pytest.approx(1.05)
