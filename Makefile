@@ -32,6 +32,7 @@ integration: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.redaction
 	$(BIN)/python -m bench.slack_pacing
+	$(BIN)/python -m bench.throughput
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -64,11 +64,13 @@ async def burst(
         )
         response.raise_for_status()
     deadline = started + within
-    while len(fake.posted_to(channel)) < events and time.monotonic() < deadline:  # noqa: ASYNC110
+    while len(fake.posted_to(channel)) < events and time.monotonic() < deadline:
         await asyncio.sleep(0.2)
     elapsed = time.monotonic() - started
     posted = fake.posted_to(channel)
     seqs = [_seq(m.blocks) for m in posted]
+    if seqs != list(range(events)):
+        print(f"{channel}: delivered out of order: {seqs[:30]}")
     found = fake._find(channel)
     channel_id = found.id if found else ""
     return Run(

@@ -56,6 +56,7 @@ class OutboxState(BaseModel):
     next_slot: float | None = None
     sent: int = 0
     runs: int = 1
+    enqueue_lag: float = 0.0
     disconnected: ErrorInfo | None = None
     disconnected_at: datetime | None = None
     recent: dict[str, OutboxReply] = Field(default_factory=dict)

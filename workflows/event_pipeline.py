@@ -259,7 +259,7 @@ class EventPipelineWorkflow:
             pipeline=pipeline.name,
             destination=dest.name,
             round=ds.redeliveries,
-            arrived_at=info.start_time if ds.redeliveries == 0 else workflow.now(),
+            arrived_at=info.workflow_start_time if ds.redeliveries == 0 else workflow.now(),
             delivery=DeliveryInput(
                 event=event,
                 pipeline=pipeline.name,

@@ -3,8 +3,10 @@ paced, so a burst is delivered in full instead of being answered with 429s.
 
 Arrival is when Temporal accepted the event. An event reaches its outbox a few milliseconds
 after that, so near-simultaneous events can reach it out of order; the queue is kept sorted by
-arrival, and an item is sent only once it arrived at least ORDER_WINDOW ago, so anything that
-arrived before it has had time to join the queue.
+arrival, and an item is sent only once it arrived long enough ago that anything that arrived
+before it has had time to join the queue: twice the recent enqueue lag (how long events take from
+acceptance to their outbox; it grows under load), at least 0.5 s. A backlog never waits for this:
+its head arrived long ago.
 """
 
 from __future__ import annotations
@@ -31,7 +33,9 @@ with workflow.unsafe.imports_passed_through():
 WORKFLOW_NAME = "Outbox"
 REPLY_SIGNAL = "delivery_result"
 IDLE = timedelta(minutes=5)
-ORDER_WINDOW = timedelta(milliseconds=500)
+MIN_ORDER_WINDOW = 0.5
+MAX_ORDER_WINDOW = 10.0
+LAG_DECAY = 0.95
 
 
 @workflow.defn(name=WORKFLOW_NAME)
@@ -54,6 +58,9 @@ class OutboxWorkflow:
             self._resend.append(done)
             return
         self._keys.add(key)
+        if item.round == 0:
+            lag = (workflow.now() - item.arrived_at).total_seconds()
+            self._s.enqueue_lag = max(lag, self._s.enqueue_lag * LAG_DECAY)
         order = [(q.arrived_at, q.key) for q in self._s.queue]
         self._s.queue.insert(bisect.bisect_right(order, (item.arrived_at, key)), item)
 
@@ -89,7 +96,7 @@ class OutboxWorkflow:
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 self._s.runs += 1
                 workflow.continue_as_new(self._s)
-            settle = self._s.queue[0].arrived_at + ORDER_WINDOW - workflow.now()
+            settle = self._s.queue[0].arrived_at + self._order_window() - workflow.now()
             if settle > timedelta(0):
                 await workflow.sleep(settle)
                 continue
@@ -100,6 +107,10 @@ class OutboxWorkflow:
             self._keys.discard(item.key)
             self._remember(reply)
             await self._reply(reply)
+
+    def _order_window(self) -> timedelta:
+        seconds = min(MAX_ORDER_WINDOW, max(MIN_ORDER_WINDOW, 2 * self._s.enqueue_lag))
+        return timedelta(seconds=seconds)
 
     async def _send(self, item: OutboxItem) -> OutboxReply:
         held = self._held_error(item)
