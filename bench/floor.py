@@ -1,5 +1,6 @@
 """The floor: a workflow with one no-op activity, run by a worker with the pipeline worker's
-settings. `python -m bench.floor` runs that worker until SIGTERM."""
+settings (concurrency and sandbox pass-through, its own module included, so the floor is as
+cheap as a workflow gets). `python -m bench.floor` runs that worker until SIGTERM."""
 
 from __future__ import annotations
 
@@ -27,8 +28,11 @@ class FloorWorkflow:
 
 
 async def main() -> None:
+    from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
+
     from ingestlayer.settings import Settings
     from ingestlayer.temporal import connect
+    from ingestlayer.workers import workflow_runner
 
     settings = Settings()
     client = await connect(settings, wait_seconds=30)
@@ -37,6 +41,9 @@ async def main() -> None:
         task_queue=FLOOR_QUEUE,
         workflows=[FloorWorkflow],
         activities=[noop],
+        workflow_runner=SandboxedWorkflowRunner(
+            restrictions=workflow_runner().restrictions.with_passthrough_modules("bench")
+        ),
         max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
         max_concurrent_local_activities=settings.max_concurrent_local_activities,
         max_concurrent_activities=settings.max_concurrent_local_activities,
