@@ -11,6 +11,7 @@ from activities.errors import to_application_error
 from ingestlayer.destinations import REGISTRY, DeliveryContext, DeliveryError, PermanentError
 from ingestlayer.destinations.base import Destination, Pacer
 from ingestlayer.destinations.errors import RetryableError
+from ingestlayer.destinations.ssrf import OutboundPolicy
 from ingestlayer.status import DeliveryInput, DeliveryOutput
 
 
@@ -31,7 +32,10 @@ def build_adapter(kind: str, options: dict[str, Any]) -> Destination:
 
 
 async def run_delivery(
-    args: DeliveryInput, attempt: int, public_base_url: str = "http://127.0.0.1:8000"
+    args: DeliveryInput,
+    attempt: int,
+    public_base_url: str = "http://127.0.0.1:8000",
+    outbound: OutboundPolicy | None = None,
 ) -> DeliveryOutput:
     """Plain async code (testable without Temporal): build the adapter, send, type the failure."""
     adapter = build_adapter(args.kind, args.options)
@@ -43,6 +47,7 @@ async def run_delivery(
         public_base_url=public_base_url,
         first_try=args.first_try and attempt == 1,
         pace=pacer,
+        outbound=outbound or OutboundPolicy(),
     )
     result = await adapter.deliver(args.event, ctx)
     return DeliveryOutput(
@@ -53,14 +58,15 @@ async def run_delivery(
 class DeliveryActivities:
     """Activities with the worker's settings injected (registered as bound methods)."""
 
-    def __init__(self, public_base_url: str) -> None:
+    def __init__(self, public_base_url: str, outbound: OutboundPolicy | None = None) -> None:
         self.public_base_url = public_base_url
+        self.outbound = outbound or OutboundPolicy()
 
     @activity.defn(name="deliver")
     async def deliver(self, args: DeliveryInput) -> DeliveryOutput:
         attempt = activity.info().attempt
         try:
-            return await run_delivery(args, attempt, self.public_base_url)
+            return await run_delivery(args, attempt, self.public_base_url, self.outbound)
         except DeliveryError as err:
             raise to_application_error(err, attempt) from None
         except Exception as exc:

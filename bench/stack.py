@@ -53,6 +53,7 @@ async def local_stack(pipelines_yaml: str, **overrides: object) -> AsyncIterator
                 temporal_address=target,
                 api_keys=api_key,
                 pipelines_path=str(pipelines_path),
+                outbound_allow=["127.0.0.1/32"],
                 **overrides,  # type: ignore[arg-type]
             )
             app = create_app(settings, client=env.client, pipelines=config.load(pipelines_path))

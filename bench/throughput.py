@@ -472,6 +472,7 @@ class Bench:
                     "INGESTLAYER_DELIVERY_QUEUE_PREFIX": f"bench-{self.run}-delivery",
                     "INGESTLAYER_API_KEYS": self.api_key,
                     "INGESTLAYER_PIPELINES_PATH": str(pipelines_path),
+                    "INGESTLAYER_OUTBOUND_ALLOW": "127.0.0.1/32",
                     "BENCH_RECEIVER_URL": receiver_url,
                     "BENCH_HMAC": "whsec_bench",
                     "BENCH_PG_DSN": PG_ADMIN,

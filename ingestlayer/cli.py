@@ -18,6 +18,8 @@ import uvicorn
 
 from ingestlayer.config import ConfigError
 
+DEV_OUTBOUND_ALLOW = "127.0.0.1/32,::1/128"
+
 
 class EmbeddedServer(uvicorn.Server):
     """uvicorn inside a loop that owns the signals: `dev` decides when everything stops."""
@@ -66,6 +68,7 @@ async def _dev(args: argparse.Namespace) -> int:
         api_keys=api_key,
         public_base_url=base_url,
         temporal_ui_url=f"http://127.0.0.1:{args.ui_port}",
+        outbound_allow=os.environ.get("INGESTLAYER_OUTBOUND_ALLOW", DEV_OUTBOUND_ALLOW).split(","),
     )
     try:
         pipelines = config.load(settings.pipelines_path)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 from typing import Annotated
 
 from pydantic import Field, SecretStr, field_validator
@@ -27,6 +28,7 @@ class Settings(BaseSettings):
     public_base_url: str = "http://127.0.0.1:8000"
     temporal_ui_url: str = "http://127.0.0.1:8233"
 
+    outbound_allow: Annotated[list[str], NoDecode] = Field(default_factory=list)
     api_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     api_key_hashes: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
@@ -43,11 +45,18 @@ class Settings(BaseSettings):
     outbox_sends_per_run: int = Field(default=500, ge=1, le=10_000)
     start_timeout_seconds: float = 10.0
 
-    @field_validator("api_keys", "api_key_hashes", mode="before")
+    @field_validator("api_keys", "api_key_hashes", "outbound_allow", mode="before")
     @classmethod
     def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("outbound_allow")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for item in value:
+            ipaddress.ip_network(item, strict=False)
         return value
 
     @field_validator("api_key_hashes")

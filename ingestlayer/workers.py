@@ -22,6 +22,7 @@ from ingestlayer.destinations.http import close_clients
 from ingestlayer.destinations.notion import close_clients as close_notion_clients
 from ingestlayer.destinations.postgres import close_pools
 from ingestlayer.destinations.slack import close_sessions
+from ingestlayer.destinations.ssrf import OutboundPolicy
 from ingestlayer.settings import Settings
 from ingestlayer.temporal import connect
 from workflows.event_pipeline import EventPipelineWorkflow
@@ -41,7 +42,10 @@ def workflow_runner() -> SandboxedWorkflowRunner:
 
 
 def build_workers(client: Client, settings: Settings) -> list[Worker]:
-    activities = DeliveryActivities(public_base_url=settings.public_base_url)
+    activities = DeliveryActivities(
+        public_base_url=settings.public_base_url,
+        outbound=OutboundPolicy.from_strings(settings.outbound_allow),
+    )
     dsn = settings.database_url.get_secret_value() if settings.database_url else None
     steps = StepActivities(cache_dsn=dsn)
     workers = [

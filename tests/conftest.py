@@ -70,6 +70,7 @@ def settings(temporal_env: WorkflowEnvironment, run_id: str) -> Settings:
         delivery_queue_prefix=f"ilt-{run_id}-delivery",
         api_keys=API_KEY,
         public_base_url="http://testserver",
+        outbound_allow=["127.0.0.1/32", "::1/128"],
     )
 
 

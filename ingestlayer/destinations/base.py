@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
+from ingestlayer.destinations.ssrf import OutboundPolicy
 from ingestlayer.events import Event
 
 
@@ -43,6 +44,7 @@ class DeliveryContext:
     `first_try` is false on any retry or redelivery: an adapter whose sends are not idempotent
     (a Notion page append in several requests) checks what an earlier try already did.
     `pace` is awaited before every request that counts against the provider's rate limit.
+    `outbound` checks a user-supplied URL before anything connects to it.
     """
 
     pipeline: str
@@ -51,6 +53,7 @@ class DeliveryContext:
     public_base_url: str = "http://127.0.0.1:8000"
     first_try: bool = True
     pace: Pacer = field(default_factory=Pacer)
+    outbound: OutboundPolicy = field(default_factory=OutboundPolicy)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def event_url(self, event: Event) -> str:

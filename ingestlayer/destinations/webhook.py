@@ -95,17 +95,37 @@ class WebhookDestination(Destination):
             headers[SIGNATURE_HEADER] = signature_header(keys, body)
         return headers
 
+    async def _post(
+        self,
+        targets: list[tuple[httpx.URL, dict[str, str], dict[str, Any]]],
+        body: bytes,
+        headers: dict[str, str],
+    ) -> httpx.Response:
+        """To the checked addresses in turn, moving on only when one refuses the connection."""
+        for index, (target, host_header, extensions) in enumerate(targets):
+            try:
+                return await shared_client().post(
+                    target,
+                    content=body,
+                    headers={**headers, **host_header},
+                    timeout=self.timeout,
+                    extensions=extensions,
+                )
+            except httpx.ConnectError:
+                if index == len(targets) - 1:
+                    raise
+        raise AssertionError("no targets")
+
     async def deliver(self, event: Event, ctx: DeliveryContext) -> dict[str, Any]:
         url = secrets.resolve(self.url)
         if urlsplit(url).scheme not in ("http", "https"):
             raise PermanentError("webhook url must be http(s)", code="invalid_url")
+        targets = await ctx.outbound.targets(url)
         body = canonical_body(event)
         headers = self._headers(event, body)
         started = time.perf_counter()
         try:
-            response = await shared_client().post(
-                url, content=body, headers=headers, timeout=self.timeout
-            )
+            response = await self._post(targets, body, headers)
         except httpx.TimeoutException as exc:
             raise RetryableError(f"no response within {self.timeout:g} s", code="timeout") from exc
         except httpx.TransportError as exc:
@@ -113,6 +133,12 @@ class WebhookDestination(Destination):
                 f"could not connect to the receiver: {type(exc).__name__}",
                 code="connection_error",
             ) from exc
+        if 300 <= response.status_code < 400:
+            raise PermanentError(
+                f"the receiver answered {response.status_code}; redirects are not followed",
+                code="redirect_not_followed",
+                hint="point the webhook at the final URL",
+            )
         if not 200 <= response.status_code < 300:
             raise error_for_status(response, "receiver")
         return {

@@ -222,6 +222,7 @@ async def test_worker_pool_processes_deliver_and_stop_on_sigterm(
         INGESTLAYER_TEMPORAL_ADDRESS=settings.temporal_address,
         INGESTLAYER_TASK_QUEUE=queue,
         INGESTLAYER_DELIVERY_QUEUE_PREFIX=prefix,
+        INGESTLAYER_OUTBOUND_ALLOW="127.0.0.1/32",
     )
     pool, out = spawn([sys.executable, "worker.py", "--processes", "2"], env)
     api = await start_api(
