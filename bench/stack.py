@@ -12,14 +12,11 @@ from pathlib import Path
 
 import httpx
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
 from ingestlayer import config
-from ingestlayer.devserver import SQLITE_PRAGMAS, temporal_binary
+from ingestlayer.devserver import start_environment
 from ingestlayer.settings import Settings
-from ingestlayer.temporal import ensure_search_attributes
 from ingestlayer.workers import running_workers
 from tests.fakes.serving import serve
 
@@ -35,17 +32,8 @@ class Stack:
 async def local_stack(pipelines_yaml: str, **overrides: object) -> AsyncIterator[Stack]:
     api_key = "il_bench_" + secrets.token_hex(8)
     with tempfile.TemporaryDirectory(prefix="ingestlayer-bench-") as tmp:
-        extra = ["--db-filename", str(Path(tmp) / "temporal.db")]
-        for pragma in SQLITE_PRAGMAS:
-            extra += ["--sqlite-pragma", pragma]
-        env = await WorkflowEnvironment.start_local(
-            dev_server_existing_path=temporal_binary(),
-            dev_server_extra_args=extra,
-            data_converter=pydantic_data_converter,
-            ui=False,
-        )
+        env = await start_environment(Path(tmp) / "temporal.db")
         try:
-            await ensure_search_attributes(env.client, "default")
             pipelines_path = Path(tmp) / "pipelines.yml"
             pipelines_path.write_text(pipelines_yaml)
             target = env.client.config()["service_client"].config.target_host

@@ -41,17 +41,14 @@ from typing import Any
 import aiohttp
 import asyncpg
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.testing import WorkflowEnvironment
 
 from bench import fake_model
 from bench.floor import FLOOR_QUEUE, FLOOR_WORKFLOW
 from ingestlayer import config
-from ingestlayer.devserver import SQLITE_PRAGMAS, temporal_binary
+from ingestlayer.devserver import start_environment
 from ingestlayer.events import Event
 from ingestlayer.ingest import WORKFLOW_NAME, submit
 from ingestlayer.settings import Settings
-from ingestlayer.temporal import ensure_search_attributes
 from tests.fakes.receiver import Receiver
 from tests.fakes.serving import serve
 
@@ -443,19 +440,10 @@ class Bench:
         }
 
     async def main(self) -> None:
-        extra = ["--db-filename", str(self.tmp / "temporal.db")]
-        for pragma in SQLITE_PRAGMAS:
-            extra += ["--sqlite-pragma", pragma]
-        env = await WorkflowEnvironment.start_local(
-            dev_server_existing_path=temporal_binary(),
-            dev_server_extra_args=extra,
-            data_converter=pydantic_data_converter,
-            ui=False,
-        )
+        env = await start_environment(self.tmp / "temporal.db")
         conn = await asyncpg.connect(PG_ADMIN)
         try:
             self.client = env.client
-            await ensure_search_attributes(env.client, "default")
             await conn.execute(f'CREATE SCHEMA "{self.schema}"')
             await conn.execute(
                 f'CREATE TABLE "{self.schema}".tickets (id text PRIMARY KEY, type text, '

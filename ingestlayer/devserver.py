@@ -9,6 +9,10 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from temporalio.testing import WorkflowEnvironment
 
 # Measured in DESIGN.md: WAL and normal sync nearly double workflows/s on the SQLite file.
 SQLITE_PRAGMAS = ("journal_mode=wal", "synchronous=normal")
@@ -16,6 +20,27 @@ SQLITE_PRAGMAS = ("journal_mode=wal", "synchronous=normal")
 
 class DevServerError(RuntimeError):
     pass
+
+
+async def start_environment(db_file: Path) -> WorkflowEnvironment:
+    """A file-backed dev server with the pragmas of `make dev`, its client on our data
+    converter and our search attributes registered: what tests and benches run against."""
+    from temporalio.contrib.pydantic import pydantic_data_converter
+    from temporalio.testing import WorkflowEnvironment
+
+    from ingestlayer.temporal import ensure_search_attributes
+
+    extra = ["--db-filename", str(db_file)]
+    for pragma in SQLITE_PRAGMAS:
+        extra += ["--sqlite-pragma", pragma]
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=temporal_binary(),
+        dev_server_extra_args=extra,
+        data_converter=pydantic_data_converter,
+        ui=False,
+    )
+    await ensure_search_attributes(env.client, "default")
+    return env
 
 
 def temporal_binary() -> str:

@@ -100,5 +100,29 @@ def _to_text(value: Any) -> str:
     return str(value)
 
 
+def as_text(value: Any) -> str:
+    """A rendered value as text a person reads (a message, a Notion property): strings as they
+    are, numbers and booleans as JSON, objects as spaced JSON."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return json.dumps(value, ensure_ascii=False, separators=(", ", ": "), default=str)
+
+
+def validated(template: str | None) -> str | None:
+    """A settings validator: the template parses, or ValueError with where it does not."""
+    if template is not None:
+        try:
+            references(template)
+        except TemplateError as exc:
+            raise ValueError(str(exc)) from None
+    return template
+
+
 def _too_large(position: int) -> TemplateError:
     return TemplateError(f"rendered text is larger than {MAX_RENDERED_BYTES} bytes", position)

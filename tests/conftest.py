@@ -12,14 +12,12 @@ import asyncpg
 import httpx
 import pytest
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
 from ingestlayer import config
-from ingestlayer.devserver import SQLITE_PRAGMAS, temporal_binary
+from ingestlayer.devserver import start_environment
 from ingestlayer.settings import Settings
-from ingestlayer.temporal import ensure_search_attributes
 from ingestlayer.workers import running_workers
 from tests.fakes.receiver import Receiver
 from tests.fakes.serving import serve
@@ -39,17 +37,7 @@ def run_id() -> str:
 async def temporal_env(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[WorkflowEnvironment]:
-    db = tmp_path_factory.mktemp("temporal") / "temporal.db"
-    extra = ["--db-filename", str(db)]
-    for pragma in SQLITE_PRAGMAS:
-        extra += ["--sqlite-pragma", pragma]
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=temporal_binary(),
-        dev_server_extra_args=extra,
-        data_converter=pydantic_data_converter,
-        ui=False,
-    )
-    await ensure_search_attributes(env.client, "default")
+    env = await start_environment(tmp_path_factory.mktemp("temporal") / "temporal.db")
     try:
         yield env
     finally:

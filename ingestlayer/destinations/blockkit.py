@@ -8,13 +8,13 @@ with an ellipsis, and the message then ends with a link to the full payload.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ingestlayer import templates
 from ingestlayer.events import Event, lookup
+from ingestlayer.templates import as_text
 
 MAX_BLOCKS = 50
 MAX_SECTION_TEXT = 3000
@@ -46,18 +46,6 @@ def clip(text: str, limit: int) -> tuple[str, bool]:
     if len(text) <= limit:
         return text, False
     return text[: limit - 1] + ELLIPSIS, True
-
-
-def as_text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return str(value)
-    return json.dumps(value, ensure_ascii=False, separators=(", ", ": "), default=str)
 
 
 def _escaped(value: Any) -> Any:

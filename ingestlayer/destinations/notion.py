@@ -100,15 +100,10 @@ class NotionDestination(Destination):
             raise ValueError("`columns` maps database properties; a page takes `template`")
         return self
 
-    @field_validator("title", "template")
+    @field_validator("template", "title")
     @classmethod
-    def _template_parses(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                templates.references(value)
-            except templates.TemplateError as exc:
-                raise ValueError(str(exc)) from None
-        return value
+    def _templates_parse(cls, value: str | None) -> str | None:
+        return templates.validated(value)
 
     def pace_interval(self) -> float:
         return 1.0 / self.requests_per_second
@@ -304,7 +299,7 @@ class _Session:
     async def append_to_page(self, page_id: str, event: Event) -> dict[str, Any]:
         template_text = None
         if self.dest.template is not None:
-            template_text = nv.as_text(templates.render(self.dest.template, event.fields()))
+            template_text = templates.as_text(templates.render(self.dest.template, event.fields()))
         fields = list(event.payload.items()) + [
             (n, v) for n, v in event.labels.items() if n not in event.payload
         ]

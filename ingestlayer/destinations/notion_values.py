@@ -7,11 +7,12 @@ per append. What would go over is cut and marked with an ellipsis, never dropped
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
+
+from ingestlayer.templates import as_text
 
 MAX_TEXT = 2000
 MAX_RICH_TEXT_OBJECTS = 100
@@ -54,18 +55,6 @@ class Coerced:
 def normalise(name: str) -> str:
     """Case- and separator-insensitive: "Signed up", "signed_up" and "SignedUp" all match."""
     return re.sub(r"[^0-9a-z]", "", name.lower())
-
-
-def as_text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return str(value)
-    return json.dumps(value, ensure_ascii=False, separators=(", ", ": "), default=str)
 
 
 def rich_text(text: str) -> tuple[list[dict[str, Any]], bool]:

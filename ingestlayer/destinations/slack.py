@@ -108,13 +108,8 @@ class SlackDestination(Destination):
 
     @field_validator("template", "title")
     @classmethod
-    def _template_parses(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                templates.references(value)
-            except templates.TemplateError as exc:
-                raise ValueError(str(exc)) from None
-        return value
+    def _templates_parse(cls, value: str | None) -> str | None:
+        return templates.validated(value)
 
     def pace_interval(self) -> float:
         """1/rate plus a guard for latency jitter (a first request that also opens the

@@ -24,6 +24,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from tests.fakes.ratelimit import TokenBucket
+
 READ_ONLY = {
     "formula",
     "rollup",
@@ -77,22 +79,6 @@ class Page:
     shared: bool = True
 
 
-@dataclass
-class _Bucket:
-    rate: float
-    burst: float
-    tokens: float
-    updated: float
-
-    def take(self, now: float) -> float:
-        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
-        self.updated = now
-        if self.tokens >= 1:
-            self.tokens -= 1
-            return 0.0
-        return (1 - self.tokens) / self.rate
-
-
 def _id() -> str:
     return str(uuid.uuid4())
 
@@ -127,7 +113,7 @@ class FakeNotion:
     requests: Counter[str] = field(default_factory=Counter)
     rate_limited: int = 0
     fail_plan: list[Scripted] = field(default_factory=list)
-    _buckets: dict[str, _Bucket] = field(default_factory=dict)
+    _buckets: dict[str, TokenBucket] = field(default_factory=dict)
 
     def add_token(self, token: str, state: str = "ok") -> str:
         self.tokens[token] = state
@@ -186,7 +172,7 @@ class FakeNotion:
         if self.tokens.get(token) != "ok":
             raise NotionFail(401, "unauthorized", "API token is invalid.")
         now = time.time()
-        bucket = self._buckets.setdefault(token, _Bucket(self.rate, self.burst, self.burst, now))
+        bucket = self._buckets.setdefault(token, TokenBucket.full(self.rate, self.burst, now))
         wait = bucket.take(now)
         if wait > 0:
             self.rate_limited += 1

@@ -26,6 +26,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from tests.fakes.ratelimit import TokenBucket
+
 BOT_USER = "U0BOT00001"
 TEAM = "T0TEAM0001"
 
@@ -49,23 +51,6 @@ class Posted:
 
 
 @dataclass
-class _Bucket:
-    rate: float
-    burst: float
-    tokens: float
-    updated: float
-
-    def take(self, now: float) -> float:
-        """0 when a message may go now, else seconds until it may."""
-        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
-        self.updated = now
-        if self.tokens >= 1:
-            self.tokens -= 1
-            return 0.0
-        return (1 - self.tokens) / self.rate
-
-
-@dataclass
 class FakeSlack:
     rate: float = 1.0
     burst: float = 1.0
@@ -76,7 +61,7 @@ class FakeSlack:
     rate_limited: Counter[str] = field(default_factory=Counter)
     failures: dict[str, list[int]] = field(default_factory=dict)
     latency: float = 0.0
-    _buckets: dict[str, _Bucket] = field(default_factory=dict)
+    _buckets: dict[str, TokenBucket] = field(default_factory=dict)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def add_token(self, token: str, state: str = "ok") -> str:
@@ -176,9 +161,7 @@ class FakeSlack:
                 return _fail("ratelimited", status=429, headers={"Retry-After": "1"})
             return _fail("internal_error", status=status)
         now = time.time()
-        bucket = self._buckets.setdefault(
-            channel.id, _Bucket(self.rate, self.burst, self.burst, now)
-        )
+        bucket = self._buckets.setdefault(channel.id, TokenBucket.full(self.rate, self.burst, now))
         wait = bucket.take(now)
         if wait > 0:
             self.rate_limited[channel.id] += 1

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
 import time
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import httpx
@@ -33,3 +36,18 @@ async def wait_status(
 def delivery(status: dict[str, Any], pipeline: str, destination: str) -> dict[str, Any]:
     p = next(p for p in status["pipelines"] if p["name"] == pipeline)
     return next(d for d in p["deliveries"] if d["destination"] == destination)
+
+
+@contextlib.contextmanager
+def environ(values: Mapping[str, str]) -> Iterator[None]:
+    """Set variables for the in-process worker (secrets resolve there), then restore them."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import secrets
 import time
 from collections.abc import AsyncIterator
@@ -15,7 +14,7 @@ from ingestlayer.destinations.notion import forget_schemas
 from tests.conftest import ApiFactory
 from tests.fakes.notion import Database, FakeNotion, schema
 from tests.fakes.serving import serve
-from tests.integration.api_helpers import delivery, emit, wait_status
+from tests.integration.api_helpers import delivery, emit, environ, wait_status
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -107,18 +106,10 @@ pipelines:
 async def notion_api(start_api: ApiFactory) -> AsyncIterator[tuple[httpx.AsyncClient, World]]:
     world = World()
     forget_schemas()
-    saved = {name: os.environ.get(name) for name in ENV}
-    os.environ.update(ENV)
-    try:
+    with environ(ENV):
         async with serve(world.fake.app()) as url:
             api = await start_api(pipelines(url, world))
             yield api, world
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 def text(value: dict[str, Any], kind: str) -> str:

@@ -5,7 +5,6 @@ recipe should not alert on do not reach them."""
 
 from __future__ import annotations
 
-import os
 import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -20,7 +19,7 @@ from tests.fakes.notion import FakeNotion, schema
 from tests.fakes.receiver import Receiver
 from tests.fakes.serving import serve
 from tests.fakes.slack import FakeSlack
-from tests.integration.api_helpers import emit, wait_status
+from tests.integration.api_helpers import emit, environ, wait_status
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -217,17 +216,9 @@ async def recipes(
     async with serve(slack.app()) as slack_url, serve(notion.app()) as notion_url:
         env["INGESTLAYER_SLACK_API_URL"] = f"{slack_url}/api/"
         env["INGESTLAYER_NOTION_API_URL"] = notion_url
-        saved = {name: os.environ.get(name) for name in env}
-        os.environ.update(env)
-        try:
+        with environ(env):
             api = await start_api(EXAMPLES)
             yield api, slack, notion
-        finally:
-            for name, value in saved.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
 
 
 async def test_every_product_page_recipe_has_an_example() -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import os
 import secrets
 import time
 from collections.abc import AsyncIterator
@@ -21,7 +20,7 @@ import pytest
 from tests.conftest import ApiFactory
 from tests.fakes.serving import serve
 from tests.fakes.slack import FakeSlack
-from tests.integration.api_helpers import delivery, emit, wait_status
+from tests.integration.api_helpers import delivery, emit, environ, wait_status
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -139,19 +138,11 @@ async def slack_api(
     fake.add_channel("invite-me", member=False)
     by_id = fake.add_channel("by-id")
     fake.add_channel("long")
-    saved = {name: os.environ.get(name) for name in ENV}
-    os.environ.update(ENV)
-    try:
+    with environ(ENV):
         async with serve(fake.app()) as url:
             api = await start_api(pipelines(url, by_id.id))
             small_runs = await start_api(pipelines(url, by_id.id), outbox_sends_per_run=3)
             yield api, fake, small_runs
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 async def test_default_message_is_a_titled_block_with_the_key_fields(
