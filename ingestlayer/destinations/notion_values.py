@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
+from ingestlayer.destinations.values import as_bool
 from ingestlayer.templates import as_text
 
 MAX_TEXT = 2000
@@ -39,8 +40,6 @@ READ_ONLY = frozenset(
 )
 NEEDS_IDS = frozenset({"people", "relation", "files"})
 MARKER_NAMES = frozenset({"eventid", "ingestlayerid", "ingestlayereventid"})
-TRUE_WORDS = frozenset({"true", "yes", "y", "1", "on", "checked"})
-FALSE_WORDS = frozenset({"false", "no", "n", "0", "off", "unchecked", ""})
 
 
 @dataclass(frozen=True)
@@ -115,20 +114,6 @@ def _iso(value: Any) -> str | None:
     return None
 
 
-def _checkbox(value: Any) -> bool | None:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int) and value in (0, 1):
-        return bool(value)
-    if isinstance(value, str):
-        word = value.strip().lower()
-        if word in TRUE_WORDS:
-            return True
-        if word in FALSE_WORDS:
-            return False
-    return None
-
-
 def _option_name(value: Any) -> tuple[str | None, str | None]:
     name = as_text(value).strip()
     if not name:
@@ -196,7 +181,7 @@ def coerce(prop: dict[str, Any], value: Any) -> Coerced:
         start = _iso(value)
         return Coerced(value={"date": {"start": start}}) if start else Coerced(skipped="not a date")
     if kind == "checkbox":
-        flag = _checkbox(value)
+        flag = as_bool(value)
         return (
             Coerced(skipped="not a yes/no value")
             if flag is None

@@ -18,6 +18,8 @@ from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from ingestlayer.destinations.values import as_bool
+
 __all__ = ["CoercionError", "Column", "coerce", "show", "to_text"]
 
 _INT_RANGES = {
@@ -25,8 +27,6 @@ _INT_RANGES = {
     "int4": ("integer", 2**31),
     "int8": ("bigint", 2**63),
 }
-_TRUE = frozenset({"true", "t", "yes", "y", "on", "1"})
-_FALSE = frozenset({"false", "f", "no", "n", "off", "0"})
 _NUMERIC_MAX_DIGITS = 131072  # digits before the decimal point numeric can hold
 _UNIX_MS_THRESHOLD = 1e11  # unix seconds pass this in the year 5138; milliseconds did in 1973
 
@@ -155,16 +155,9 @@ def _to_float(value: Any, _base: str) -> float:
 
 
 def _to_bool(value: Any, _base: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int) and value in (0, 1):
-        return bool(value)
-    if isinstance(value, str):
-        word = value.strip().lower()
-        if word in _TRUE:
-            return True
-        if word in _FALSE:
-            return False
+    flag = as_bool(value)
+    if flag is not None:
+        return flag
     raise CoercionError(f"{show(value)} is not a boolean (true/false, yes/no, on/off, 1/0)")
 
 
