@@ -1,12 +1,24 @@
-"""Outbound webhook signatures: `X-Ingestlayer-Signature: t=<unix>,v1=<hex>` over "<t>.<raw body>"."""
+"""Outbound webhook signatures.
+
+Ours: `X-Ingestlayer-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">` (the shape
+of Stripe's). Standard Webhooks: `webhook-id`, `webhook-timestamp` and
+`webhook-signature: v1,<base64 HMAC-SHA256 of "<id>.<timestamp>.<raw body>">` with a
+`whsec_<base64>` secret. Both carry one signature per active secret while a secret rotates.
+"""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import time
 
 SIGNATURE_HEADER = "X-Ingestlayer-Signature"
+STANDARD_ID_HEADER = "webhook-id"
+STANDARD_TIMESTAMP_HEADER = "webhook-timestamp"
+STANDARD_SIGNATURE_HEADER = "webhook-signature"
+STANDARD_SECRET_PREFIX = "whsec_"
 DEFAULT_TOLERANCE_SECONDS = 300
 
 
@@ -45,3 +57,32 @@ def verify(
         return False
     expected = hmac_hex(secret, timestamp, body)
     return any(hmac.compare_digest(expected, c) for c in candidates)
+
+
+def standard_key(secret: str) -> bytes:
+    """The HMAC key of a `whsec_<base64>` secret; ValueError when it is not one."""
+    encoded = secret.removeprefix(STANDARD_SECRET_PREFIX)
+    try:
+        key = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("a Standard Webhooks secret is whsec_ followed by base64") from None
+    if len(key) < 16:
+        raise ValueError("a Standard Webhooks secret holds at least 16 bytes")
+    return key
+
+
+def standard_headers(
+    secrets: list[str], message_id: str, body: bytes, timestamp: int | None = None
+) -> dict[str, str]:
+    t = int(time.time()) if timestamp is None else timestamp
+    signed = f"{message_id}.{t}.".encode() + body
+    signatures = [
+        "v1,"
+        + base64.b64encode(hmac.new(standard_key(s), signed, hashlib.sha256).digest()).decode()
+        for s in secrets
+    ]
+    return {
+        STANDARD_ID_HEADER: message_id,
+        STANDARD_TIMESTAMP_HEADER: str(t),
+        STANDARD_SIGNATURE_HEADER: " ".join(signatures),
+    }

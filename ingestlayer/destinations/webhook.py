@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from ingestlayer import secrets
+from ingestlayer import secrets, signing
 from ingestlayer.destinations.base import DeliveryContext, Destination
 from ingestlayer.destinations.errors import PermanentError, RetryableError
 from ingestlayer.destinations.http import error_for_status, shared_client
@@ -50,7 +50,21 @@ class HmacAuth(BaseModel):
         return ([self.secret] if self.secret else []) + list(self.secrets)
 
 
-Auth = Annotated[NoAuth | BearerAuth | HmacAuth, Field(discriminator="type")]
+class StandardAuth(HmacAuth):
+    """Standard Webhooks (standardwebhooks.com): `whsec_` secrets, `webhook-*` headers."""
+
+    type: Literal["standard"]  # type: ignore[assignment]
+
+    @field_validator("secret", "secrets")
+    @classmethod
+    def _whsec(cls, value: str | list[str] | None) -> str | list[str] | None:
+        for item in [value] if isinstance(value, str) else value or []:
+            if "${" not in item:
+                signing.standard_key(item)
+        return value
+
+
+Auth = Annotated[NoAuth | BearerAuth | HmacAuth | StandardAuth, Field(discriminator="type")]
 
 
 def canonical_body(event: Event) -> bytes:
@@ -90,6 +104,12 @@ class WebhookDestination(Destination):
         headers.update({name: secrets.resolve(value) for name, value in self.headers.items()})
         if isinstance(self.auth, BearerAuth):
             headers["Authorization"] = f"Bearer {secrets.resolve(self.auth.token)}"
+        elif isinstance(self.auth, StandardAuth):
+            keys = [secrets.resolve(s) for s in self.auth.all_secrets()]
+            try:
+                headers.update(signing.standard_headers(keys, event.id, body))
+            except ValueError as exc:
+                raise PermanentError(str(exc), code="invalid_secret") from None
         elif isinstance(self.auth, HmacAuth):
             keys = [secrets.resolve(s) for s in self.auth.all_secrets()]
             headers[SIGNATURE_HEADER] = signature_header(keys, body)
