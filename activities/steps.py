@@ -10,7 +10,7 @@ from temporalio import activity
 from activities.errors import to_application_error
 from ingestlayer.classify import ClassifyStep, classify_event
 from ingestlayer.destinations.errors import DeliveryError, PermanentError, RetryableError
-from ingestlayer.redact import RedactStep, redact_payload_async
+from ingestlayer.redaction import RedactStep, redact_payload_async
 from ingestlayer.status import StepInput, StepOutput
 
 

@@ -633,7 +633,7 @@ def default_analyzer() -> Any:
 
 
 def run_ours(tickets: list[Ticket]) -> tuple[list[float], list[list[Detection]]]:
-    from ingestlayer.redact import RedactStep, get_engine, redact_payload
+    from ingestlayer.redaction import RedactStep, get_engine, redact_payload
 
     step = RedactStep()
     times = []
@@ -762,7 +762,7 @@ def main(argv: list[str] | None = None) -> int:
     chars = sum(len(t.text) for t in tickets)
     warm = build_dataset(20, args.seed + 1000)  # never the measured tickets
 
-    from ingestlayer.redact import warm_up
+    from ingestlayer.redaction import warm_up
 
     t0 = time.perf_counter()
     warm_up()
@@ -790,7 +790,7 @@ def main(argv: list[str] | None = None) -> int:
         "(the default en_core_web_lg is not installed) and the bundled public suffix list; "
         "all its default entities, threshold 0."
     )
-    print("ours    = ingestlayer.redact.redact_payload(..., RedactStep()) (threshold 0.5)\n")
+    print("ours    = ingestlayer.redaction.redact_payload(..., RedactStep()) (threshold 0.5)\n")
     print(f"{'':34}{'ours':>10}{'default':>10}")
     print(f"{'ms per 500 characters':34}{ours_ms:10.2f}{default_ms:10.2f}")
     print(f"{'speed-up (default / ours)':34}{default_ms / ours_ms:9.1f}x")

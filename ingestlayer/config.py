@@ -22,7 +22,7 @@ from ingestlayer import expressions, templates
 from ingestlayer.classify import ClassifyStep
 from ingestlayer.destinations import REGISTRY
 from ingestlayer.durations import Seconds
-from ingestlayer.redact import RedactStep
+from ingestlayer.redaction import RedactStep
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_\-]{0,62}$"
 MAX_DESTINATIONS = 20

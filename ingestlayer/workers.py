@@ -15,7 +15,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from activities import outbox
 from activities.deliver import DeliveryActivities
 from activities.steps import StepActivities
-from ingestlayer import redact
+from ingestlayer import redaction
 from ingestlayer.classify import close_caches
 from ingestlayer.destinations import REGISTRY
 from ingestlayer.destinations.http import close_clients
@@ -78,7 +78,7 @@ def build_workers(client: Client, settings: Settings) -> list[Worker]:
 async def running_workers(client: Client, settings: Settings) -> AsyncIterator[list[Worker]]:
     """Run every worker of this process until the block exits, then shut down gracefully."""
     workers = build_workers(client, settings)
-    warm = asyncio.create_task(asyncio.to_thread(redact.warm_up))
+    warm = asyncio.create_task(asyncio.to_thread(redaction.warm_up))
     tasks = [asyncio.create_task(worker.run()) for worker in workers]
     try:
         yield workers

@@ -163,7 +163,7 @@ def test_the_shipped_examples_load() -> None:
 
 def test_io_steps_keep_settings_that_validate_again_in_the_worker() -> None:
     from ingestlayer.classify import ClassifyStep
-    from ingestlayer.redact import RedactStep
+    from ingestlayer.redaction import RedactStep
 
     [spec] = parse_text(
         """

@@ -14,17 +14,17 @@ from pydantic import ValidationError
 
 import ingestlayer.redaction.engine as engine_module
 from ingestlayer import config
-from ingestlayer.redact import (
+from ingestlayer.redaction import (
     SUPPORTED_ENTITIES,
     RedactionReport,
     RedactStep,
     get_engine,
+    recognizers,
     redact_payload,
     redact_payload_async,
     warm_up,
 )
 from ingestlayer.redaction import payload as payload_module
-from ingestlayer.redaction import recognizers
 
 # One sentence per entity type, and the value that must disappear from it.
 SAMPLES: dict[str, tuple[str, str]] = {
