@@ -3,7 +3,9 @@ pragmas as `make dev`), an in-process worker and the real API over HTTP on 127.0
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import os
 import secrets
 import tempfile
 from collections.abc import AsyncIterator
@@ -17,6 +19,7 @@ from api.app import create_app
 from ingestlayer import config
 from ingestlayer.devserver import start_environment
 from ingestlayer.settings import Settings
+from ingestlayer.temporal import data_converter
 from ingestlayer.workers import running_workers
 from tests.fakes.serving import serve
 
@@ -30,9 +33,14 @@ class Stack:
 
 @contextlib.asynccontextmanager
 async def local_stack(pipelines_yaml: str, **overrides: object) -> AsyncIterator[Stack]:
+    """Payloads are encrypted, as in `make dev`: the figures include the codec's cost."""
     api_key = "il_bench_" + secrets.token_hex(8)
+    codec_keys = f"bench:{base64.b64encode(os.urandom(32)).decode()}"
     with tempfile.TemporaryDirectory(prefix="ingestlayer-bench-") as tmp:
-        env = await start_environment(Path(tmp) / "temporal.db")
+        env = await start_environment(
+            Path(tmp) / "temporal.db",
+            converter=data_converter(Settings(codec_keys=codec_keys)),
+        )
         try:
             pipelines_path = Path(tmp) / "pipelines.yml"
             pipelines_path.write_text(pipelines_yaml)
@@ -40,6 +48,7 @@ async def local_stack(pipelines_yaml: str, **overrides: object) -> AsyncIterator
             settings = Settings(
                 temporal_address=target,
                 api_keys=api_key,
+                codec_keys=codec_keys,
                 pipelines_path=str(pipelines_path),
                 outbound_allow=["127.0.0.1/32"],
                 **overrides,  # type: ignore[arg-type]

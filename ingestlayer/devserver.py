@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from temporalio.converter import DataConverter
     from temporalio.testing import WorkflowEnvironment
 
 # Measured in DESIGN.md: WAL and normal sync nearly double workflows/s on the SQLite file.
@@ -22,9 +23,14 @@ class DevServerError(RuntimeError):
     pass
 
 
-async def start_environment(db_file: Path) -> WorkflowEnvironment:
+async def start_environment(
+    db_file: Path, *, converter: DataConverter | None = None
+) -> WorkflowEnvironment:
     """A file-backed dev server with the pragmas of `make dev`, its client on our data
-    converter and our search attributes registered: what tests and benches run against."""
+    converter and our search attributes registered: what tests and benches run against.
+
+    Pass `converter=data_converter(settings)` for the settings' codec keys; without it the
+    client stores plain (unencrypted) payloads."""
     from temporalio.contrib.pydantic import pydantic_data_converter
     from temporalio.testing import WorkflowEnvironment
 
@@ -36,7 +42,7 @@ async def start_environment(db_file: Path) -> WorkflowEnvironment:
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=temporal_binary(),
         dev_server_extra_args=extra,
-        data_converter=pydantic_data_converter,
+        data_converter=converter or pydantic_data_converter,
         ui=False,
     )
     await ensure_search_attributes(env.client, "default")

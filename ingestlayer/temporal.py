@@ -11,8 +11,10 @@ from temporalio.api.operatorservice.v1 import (
     ListSearchAttributesRequest,
 )
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.contrib.pydantic import PydanticPayloadConverter
+from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
 
+from ingestlayer.codec import CodecKey, EncryptionCodec, KeyRing
 from ingestlayer.search_attributes import SEARCH_ATTRIBUTES
 from ingestlayer.settings import Settings
 
@@ -27,6 +29,26 @@ _INDEXED_TYPES = {
 }
 
 
+def payload_codec(settings: Settings) -> EncryptionCodec | None:
+    """None when no codec key is configured: payloads are then stored as plain JSON."""
+    keys = [CodecKey(key_id, material) for key_id, material in settings.codec_key_material()]
+    return EncryptionCodec(KeyRing(keys)) if keys else None
+
+
+def data_converter(settings: Settings) -> DataConverter:
+    """The one converter every client, worker, test and bench uses: pydantic models, and with a
+    codec key AES-GCM on every payload, failure messages and stack traces included (they can
+    carry ticket text; the encoded-attributes failure converter moves them into a payload)."""
+    codec = payload_codec(settings)
+    if codec is None:
+        return DataConverter(payload_converter_class=PydanticPayloadConverter)
+    return DataConverter(
+        payload_converter_class=PydanticPayloadConverter,
+        payload_codec=codec,
+        failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
+    )
+
+
 async def connect(settings: Settings, *, wait_seconds: float = 0.0) -> Client:
     """Connect with the project's data converter; optionally keep trying while a server starts."""
     deadline = time.monotonic() + wait_seconds
@@ -35,7 +57,7 @@ async def connect(settings: Settings, *, wait_seconds: float = 0.0) -> Client:
             return await Client.connect(
                 settings.temporal_address,
                 namespace=settings.temporal_namespace,
-                data_converter=pydantic_data_converter,
+                data_converter=data_converter(settings),
             )
         except RuntimeError:
             if time.monotonic() >= deadline:

@@ -4,6 +4,8 @@ pipelines over real HTTP."""
 
 from __future__ import annotations
 
+import base64
+import os
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -18,12 +20,17 @@ from api.app import create_app
 from ingestlayer import config
 from ingestlayer.devserver import start_environment
 from ingestlayer.settings import Settings
+from ingestlayer.temporal import data_converter
 from ingestlayer.workers import running_workers
 from tests.fakes.receiver import Receiver
 from tests.fakes.serving import serve
 
 PG_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 API_KEY = "il_test_" + secrets.token_hex(8)
+# The whole suite runs with payload encryption on, as `make dev` and docker-compose do. Child
+# processes (worker pools, APIs) get it as INGESTLAYER_CODEC_KEYS=CODEC_KEYS.
+CODEC_KEY_ID = "test-" + secrets.token_hex(3)
+CODEC_KEYS = f"{CODEC_KEY_ID}:{base64.b64encode(os.urandom(32)).decode()}"
 
 ApiFactory = Callable[..., Awaitable[httpx.AsyncClient]]
 
@@ -37,7 +44,10 @@ def run_id() -> str:
 async def temporal_env(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[WorkflowEnvironment]:
-    env = await start_environment(tmp_path_factory.mktemp("temporal") / "temporal.db")
+    env = await start_environment(
+        tmp_path_factory.mktemp("temporal") / "temporal.db",
+        converter=data_converter(Settings(codec_keys=CODEC_KEYS)),
+    )
     try:
         yield env
     finally:
@@ -57,6 +67,7 @@ def settings(temporal_env: WorkflowEnvironment, run_id: str) -> Settings:
         task_queue=f"ilt-{run_id}-pipeline",
         delivery_queue_prefix=f"ilt-{run_id}-delivery",
         api_keys=API_KEY,
+        codec_keys=CODEC_KEYS,
         public_base_url="http://testserver",
         outbound_allow=["127.0.0.1/32", "::1/128"],
     )

@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from ingestlayer.settings import Settings
-from tests.conftest import ApiFactory
+from tests.conftest import CODEC_KEYS, ApiFactory
 from tests.fakes.receiver import Receiver
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -223,6 +223,7 @@ async def test_worker_pool_processes_deliver_and_stop_on_sigterm(
         INGESTLAYER_TASK_QUEUE=queue,
         INGESTLAYER_DELIVERY_QUEUE_PREFIX=prefix,
         INGESTLAYER_OUTBOUND_ALLOW="127.0.0.1/32",
+        INGESTLAYER_CODEC_KEYS=CODEC_KEYS,
     )
     pool, out = spawn([sys.executable, "worker.py", "--processes", "2"], env)
     api = await start_api(
