@@ -7,7 +7,7 @@ from temporalio.client import Client
 
 from api import errors
 from api.deps import TemporalConnection
-from api.routes import dead_letters, events, health, outboxes
+from api.routes import codec, dead_letters, events, health, outboxes
 from ingestlayer import config
 from ingestlayer.config import PipelineSet
 from ingestlayer.settings import Settings
@@ -35,4 +35,6 @@ def create_app(
     app.include_router(dead_letters.router)
     app.include_router(outboxes.router)
     app.include_router(health.router)
+    app.include_router(codec.router)
+    app.add_middleware(codec.CodecCORS, origins=codec.ui_origins(settings))
     return app

@@ -28,13 +28,18 @@ class CodecError(Exception):
     code = "codec_error"
 
 
+def _shown(key_id: str) -> str:
+    """A key id read from a payload is untrusted text: quoted and bounded in messages."""
+    return repr(key_id if len(key_id) <= 64 else key_id[:64] + "…")
+
+
 class UnknownKeyError(CodecError):
     code = "unknown_codec_key"
 
     def __init__(self, key_id: str, known: Iterable[str]) -> None:
         listed = ", ".join(known) or "none"
         super().__init__(
-            f"the payload was encrypted with key id {key_id!r}, which is not in "
+            f"the payload was encrypted with key id {_shown(key_id)}, which is not in "
             f"INGESTLAYER_CODEC_KEYS (key ids configured: {listed})"
         )
         self.key_id = key_id
@@ -45,7 +50,7 @@ class DecryptionError(CodecError):
 
     def __init__(self, key_id: str) -> None:
         super().__init__(
-            f"the payload sealed with key id {key_id!r} failed authentication: it was altered, "
+            f"the payload sealed with key id {_shown(key_id)} failed authentication: it was altered, "
             "or a different key was configured under that id"
         )
         self.key_id = key_id
@@ -133,5 +138,5 @@ class EncryptionCodec(PayloadCodec):
             return Payload.FromString(plaintext)
         except DecodeError:
             raise MalformedPayloadError(
-                f"the payload sealed with key id {key_id!r} does not hold a payload"
+                f"the payload sealed with key id {_shown(key_id)} does not hold a payload"
             ) from None
