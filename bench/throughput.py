@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
 import os
 import secrets
@@ -49,6 +50,7 @@ from ingestlayer.devserver import start_environment
 from ingestlayer.events import Event
 from ingestlayer.ingest import WORKFLOW_NAME, submit
 from ingestlayer.settings import Settings
+from ingestlayer.temporal import data_converter
 from tests.fakes.receiver import Receiver
 from tests.fakes.serving import serve
 
@@ -440,7 +442,11 @@ class Bench:
         }
 
     async def main(self) -> None:
-        env = await start_environment(self.tmp / "temporal.db")
+        # Encrypted as in `make dev`: every figure includes the payload codec.
+        codec_keys = f"bench:{base64.b64encode(os.urandom(32)).decode()}"
+        env = await start_environment(
+            self.tmp / "temporal.db", converter=data_converter(Settings(codec_keys=codec_keys))
+        )
         conn = await asyncpg.connect(PG_ADMIN)
         try:
             self.client = env.client
@@ -459,6 +465,7 @@ class Bench:
                     "INGESTLAYER_TASK_QUEUE": f"bench-{self.run}",
                     "INGESTLAYER_DELIVERY_QUEUE_PREFIX": f"bench-{self.run}-delivery",
                     "INGESTLAYER_API_KEYS": self.api_key,
+                    "INGESTLAYER_CODEC_KEYS": codec_keys,
                     "INGESTLAYER_PIPELINES_PATH": str(pipelines_path),
                     "INGESTLAYER_OUTBOUND_ALLOW": "127.0.0.1/32",
                     "BENCH_RECEIVER_URL": receiver_url,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
 import json
 import os
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import httpx
 import uvicorn
+from pydantic import ValidationError
 
 from ingestlayer.config import ConfigError
 
@@ -49,6 +51,8 @@ async def _dev(args: argparse.Namespace) -> int:
 
     data = Path(args.data_dir)
     api_key = args.api_key
+    base_url = f"http://127.0.0.1:{args.port}"
+    codec_endpoint = f"{base_url}/codec/ui/{args.codec_ui_token}"
 
     server: DevServer | None = None
     address = args.temporal_address
@@ -58,18 +62,27 @@ async def _dev(args: argparse.Namespace) -> int:
             port=args.temporal_port,
             ui_port=args.ui_port,
             log_file=data / "temporal.log",
+            ui_codec_endpoint=codec_endpoint,
         )
-        server.start()
         address = server.address
-    base_url = f"http://127.0.0.1:{args.port}"
-    settings = Settings(
-        temporal_address=address,
-        pipelines_path=args.pipelines,
-        api_keys=api_key,
-        public_base_url=base_url,
-        temporal_ui_url=f"http://127.0.0.1:{args.ui_port}",
-        outbound_allow=os.environ.get("INGESTLAYER_OUTBOUND_ALLOW", DEV_OUTBOUND_ALLOW).split(","),
-    )
+    try:
+        settings = Settings(
+            temporal_address=address,
+            pipelines_path=args.pipelines,
+            api_keys=api_key,
+            codec_keys=args.codec_keys,
+            codec_ui_token=args.codec_ui_token,
+            public_base_url=base_url,
+            temporal_ui_url=f"http://127.0.0.1:{args.ui_port}",
+            outbound_allow=os.environ.get("INGESTLAYER_OUTBOUND_ALLOW", DEV_OUTBOUND_ALLOW).split(
+                ","
+            ),
+        )
+    except ValidationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if server:
+        server.start()
     try:
         pipelines = config.load(settings.pipelines_path)
         client = await connect(settings, wait_seconds=60)
@@ -121,6 +134,13 @@ async def _dev(args: argparse.Namespace) -> int:
                 f"  Temporal gRPC  {address}",
                 f"  pipelines      {names}  (from {settings.pipelines_path})",
                 f"  API key        {api_key}",
+                f"  payloads       encrypted at rest, key id {settings.codec_key_material()[0][0]}"
+                + (
+                    "; the UI decodes them through the API"
+                    if server
+                    else f"; set the UI's codec endpoint to {base_url}/codec/ui/<token in "
+                    f"{data / 'codec-ui-token'}>"
+                ),
             ]
             if args.receiver:
                 lines.append(
@@ -140,11 +160,19 @@ async def _dev(args: argparse.Namespace) -> int:
 
 
 def _run_dev(args: argparse.Namespace) -> int:
-    """Keys are generated once and kept in the data folder, so a restart keeps working with them."""
+    """Keys are generated once and kept in the data folder, so a restart keeps working with them
+    (the codec key above all: losing it makes the stored history unreadable)."""
     data = Path(args.data_dir)
     data.mkdir(parents=True, exist_ok=True)
     args.api_key = os.environ.get("INGESTLAYER_API_KEYS") or _read_or_create(
         data / "api-key", "il_" + secrets.token_urlsafe(24)
+    )
+    args.codec_keys = os.environ.get("INGESTLAYER_CODEC_KEYS") or _read_or_create(
+        data / "codec-key",
+        f"dev-{secrets.token_hex(3)}:{base64.b64encode(os.urandom(32)).decode()}",
+    )
+    args.codec_ui_token = os.environ.get("INGESTLAYER_CODEC_UI_TOKEN") or _read_or_create(
+        data / "codec-ui-token", secrets.token_urlsafe(24)
     )
     os.environ.setdefault(
         "INGESTLAYER_DEMO_WEBHOOK_SECRET",

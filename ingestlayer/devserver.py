@@ -67,6 +67,8 @@ class DevServer:
     port: int = 7233
     ui_port: int | None = 8233
     log_file: Path | None = None
+    # The UI calls `<endpoint>/decode` from the browser to show encrypted payloads.
+    ui_codec_endpoint: str | None = None
     extra_args: list[str] = field(default_factory=list)
     process: subprocess.Popen[bytes] | None = None
 
@@ -94,6 +96,8 @@ class DevServer:
             cmd.append("--headless")
         else:
             cmd += ["--ui-port", str(self.ui_port), "--ui-ip", self.ip, "--ui-disable-news-fetch"]
+            if self.ui_codec_endpoint:
+                cmd += ["--ui-codec-endpoint", self.ui_codec_endpoint]
         return cmd + self.extra_args
 
     def start(self) -> None:

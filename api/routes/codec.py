@@ -5,7 +5,8 @@ The Temporal UI calls `<codec endpoint>/decode` from the browser with only `Cont
 `X-Namespace`; it sends `Authorization` only when its own login passes an access token (never our
 API key, and never with `temporal server start-dev`). So besides the API-key routes there is a
 capability URL, `/codec/ui/<INGESTLAYER_CODEC_UI_TOKEN>/…`, given to the UI as its codec
-endpoint. The token grants what the UI shows anyway: decrypting history payloads."""
+endpoint. The token grants what the UI shows anyway: decrypting history payloads. Those two
+routes stay out of the OpenAPI document, which lists only what an API key opens."""
 
 from __future__ import annotations
 
@@ -205,6 +206,7 @@ async def decode(
 @router.post(
     "/ui/{token}/encode",
     response_model=CodecPayloads,
+    include_in_schema=False,
     summary="`/codec/encode` for the Temporal UI, authorized by the UI codec token in the path",
     responses={**_common, **_decode_errors, **_ui},
     openapi_extra=_body,
@@ -219,6 +221,7 @@ async def ui_encode(
 @router.post(
     "/ui/{token}/decode",
     response_model=CodecPayloads,
+    include_in_schema=False,
     summary="`/codec/decode` for the Temporal UI, authorized by the UI codec token in the path",
     responses={**_common, **_decode_errors, **_ui},
     openapi_extra=_body,

@@ -9,22 +9,18 @@ import base64
 import json
 import os
 import secrets
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from google.protobuf.message import Message
 from pydantic import SecretStr
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
-from temporalio.api.common.v1 import Payload, WorkflowExecution
-from temporalio.api.failure.v1 import Failure
-from temporalio.api.history.v1 import HistoryEvent
-from temporalio.api.workflowservice.v1 import GetWorkflowExecutionHistoryRequest
+from temporalio.api.common.v1 import Payload
 from temporalio.client import Client
 
 from api.app import create_app
@@ -36,6 +32,7 @@ from tests.conftest import API_KEY, CODEC_KEY_ID, ApiFactory
 from tests.fakes.receiver import Receiver
 from tests.fakes.serving import serve
 from tests.integration.api_helpers import delivery, emit, wait_status
+from tests.integration.history import failures_of, from_json, payloads_of, raw_history, to_json
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -59,77 +56,6 @@ MARKER = "zq-marker-" + secrets.token_hex(6)
 
 def new_key(key_id: str) -> str:
     return f"{key_id}:{base64.b64encode(os.urandom(32)).decode()}"
-
-
-# --- reading raw history -----------------------------------------------------------------
-
-
-def walk(message: Message, path: str = "") -> Iterator[tuple[str, Message]]:
-    """Every nested message with a dotted path; payloads are leaves."""
-    for field, value in message.ListFields():
-        if field.message_type is None:
-            continue
-        name = f"{path}.{field.name}" if path else field.name
-        if field.message_type.GetOptions().map_entry:
-            if field.message_type.fields_by_name["value"].message_type is None:
-                continue
-            items: Any = [(f"{name}[{k}]", v) for k, v in value.items()]
-        elif field.is_repeated:
-            items = [(f"{name}[{i}]", v) for i, v in enumerate(value)]
-        else:
-            items = [(name, value)]
-        for child_path, child in items:
-            yield child_path, child
-            if not isinstance(child, Payload):
-                yield from walk(child, child_path)
-
-
-async def raw_history(client: Client, workflow_id: str) -> list[HistoryEvent]:
-    """Straight from the workflow service: no data converter, no codec."""
-    events: list[HistoryEvent] = []
-    token = b""
-    for _ in range(100):
-        page = await client.workflow_service.get_workflow_execution_history(
-            GetWorkflowExecutionHistoryRequest(
-                namespace=client.namespace,
-                execution=WorkflowExecution(workflow_id=workflow_id),
-                next_page_token=token,
-            )
-        )
-        events.extend(page.history.events)
-        token = page.next_page_token
-        if not token:
-            break
-    return events
-
-
-def payloads_of(events: list[HistoryEvent]) -> list[tuple[str, Payload]]:
-    """Search attributes are excluded: Temporal must index them, so they are never encrypted
-    (and they hold no payload data: names, states and hashes)."""
-    return [
-        (path, node)
-        for event in events
-        for path, node in walk(event)
-        if isinstance(node, Payload) and ".search_attributes." not in path + "."
-    ]
-
-
-def failures_of(events: list[HistoryEvent]) -> list[Failure]:
-    return [node for event in events for _, node in walk(event) if isinstance(node, Failure)]
-
-
-def to_json(payload: Payload) -> dict[str, Any]:
-    return {
-        "metadata": {k: base64.b64encode(v).decode() for k, v in payload.metadata.items()},
-        "data": base64.b64encode(payload.data).decode(),
-    }
-
-
-def from_json(item: dict[str, Any]) -> Payload:
-    return Payload(
-        metadata={k: base64.b64decode(v) for k, v in item.get("metadata", {}).items()},
-        data=base64.b64decode(item.get("data", "")),
-    )
 
 
 # --- fixtures ------------------------------------------------------------------------------
@@ -364,15 +290,17 @@ async def test_bad_codec_requests_are_4xx_with_error_codes(
         ([1, 2], 422, "invalid_payloads"),
         (b"{not json", 422, "malformed_json"),
     ]
-    for body, status, code in cases:
-        if isinstance(body, bytes):
-            answer = await api.post(
-                "/codec/decode", content=body, headers={"Content-Type": "application/json"}
-            )
-        else:
-            answer = await api.post("/codec/decode", json=body)
-        assert answer.status_code == status, (body, answer.text)
-        assert answer.json()["error"]["code"] == code, (body, answer.text)
+    async with httpx.AsyncClient(base_url=str(api.base_url), timeout=10) as browser:
+        for client, path in ((api, "/codec/decode"), (browser, f"/codec/ui/{UI_TOKEN}/decode")):
+            for body, status, code in cases:
+                if isinstance(body, bytes):
+                    answer = await client.post(
+                        path, content=body, headers={"Content-Type": "application/json"}
+                    )
+                else:
+                    answer = await client.post(path, json=body)
+                assert answer.status_code == status, (path, body, answer.text)
+                assert answer.json()["error"]["code"] == code, (path, body, answer.text)
     unknown = await api.post("/codec/decode", json={"payloads": [foreign]})
     assert "'k9'" in unknown.json()["error"]["message"]
 
@@ -405,9 +333,8 @@ pipelines:
         httpx.AsyncClient(base_url=api_url, headers={"Authorization": f"Bearer {API_KEY}"}) as api,
     ):
         event_id = await emit(api, "test.rotation", {"subject": MARKER})
-    [started] = (await raw_history(client_a, event_id))[
-        0
-    ].workflow_execution_started_event_attributes.input.payloads
+    history = await raw_history(client_a, event_id)
+    [started] = history[0].workflow_execution_started_event_attributes.input.payloads
     assert started.metadata["encryption-key-id"] == b"rot-a"
 
     client_ba = await connect(after)

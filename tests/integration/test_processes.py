@@ -17,10 +17,12 @@ from typing import IO, Any
 
 import httpx
 import pytest
+from temporalio.client import Client
 
 from ingestlayer.settings import Settings
 from tests.conftest import CODEC_KEYS, ApiFactory
 from tests.fakes.receiver import Receiver
+from tests.integration.history import from_json, raw_history, to_json
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -159,6 +161,7 @@ async def test_dev_starts_the_stack_delivers_an_event_and_stops_cleanly(
         assert status["state"] == "completed"
         ui = await client.get(f"http://127.0.0.1:{dev_ports['ui']}/")
         assert ui.status_code == 200
+        await _ui_decodes_the_encrypted_event(dev_ports, data, event_id)
 
     child.send_signal(signal.SIGINT)
     assert await wait_exit(child) == 0
@@ -178,6 +181,43 @@ async def test_dev_starts_the_stack_delivers_an_event_and_stops_cleanly(
         assert repeat.json() == {**accepted.json(), "duplicate": True}
     again.send_signal(signal.SIGINT)
     assert await wait_exit(again) == 0
+
+
+async def _ui_decodes_the_encrypted_event(ports: dict[str, int], data: Path, event_id: str) -> None:
+    """`dev` keeps a codec key, starts the dev server with `--ui-codec-endpoint` on the API's
+    UI path, and the UI's decode call (from its origin, no API key) turns the ciphertext that
+    Temporal stores back into the event."""
+    for name in ("codec-key", "codec-ui-token"):
+        assert (data / name).stat().st_mode & 0o777 == 0o600, name
+    key_id = (data / "codec-key").read_text().split(":")[0]
+    token = (data / "codec-ui-token").read_text().strip()
+    ui_origin = f"http://127.0.0.1:{ports['ui']}"
+    async with httpx.AsyncClient(timeout=10) as browser:
+        ui_settings = (await browser.get(f"{ui_origin}/api/v1/settings")).json()
+        endpoint = ui_settings["Codec"]["Endpoint"]
+        assert endpoint == f"http://127.0.0.1:{ports['api']}/codec/ui/{token}"
+        plain_client = await Client.connect(f"127.0.0.1:{ports['temporal']}")
+        history = await raw_history(plain_client, event_id)
+        [stored] = history[0].workflow_execution_started_event_attributes.input.payloads
+        assert stored.metadata["encryption-key-id"] == key_id.encode()
+        assert b"T-1042" not in stored.SerializeToString()
+        preflight = await browser.options(
+            f"{endpoint}/decode",
+            headers={
+                "Origin": ui_origin,
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "content-type,x-namespace",
+            },
+        )
+        assert preflight.headers["access-control-allow-origin"] == ui_origin
+        answer = await browser.post(
+            f"{endpoint}/decode",
+            json={"payloads": [to_json(stored)]},
+            headers={"Origin": ui_origin, "X-Namespace": "default"},
+        )
+    assert answer.status_code == 200, answer.text
+    [decoded] = answer.json()["payloads"]
+    assert json.loads(from_json(decoded).data)["event"]["payload"]["ticket_id"] == "T-1042"
 
 
 async def test_dev_attaches_to_an_existing_temporal(

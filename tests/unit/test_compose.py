@@ -17,7 +17,10 @@ from typing import Any
 import pytest
 import yaml
 
+from api.routes.codec import router as codec_router
+from api.routes.codec import ui_origins
 from ingestlayer.search_attributes import SEARCH_ATTRIBUTES
+from ingestlayer.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -25,7 +28,7 @@ DOCKERFILE = ROOT / "Dockerfile"
 
 REQUIRED_SERVICES = {"postgresql", "temporal", "temporal-setup", "temporal-ui", "api", "worker"}
 DEPENDS_ON_CONDITIONS = {"service_started", "service_healthy", "service_completed_successfully"}
-SECRET_NAME = re.compile(r"PASSWORD|PWD|SECRET|TOKEN|API_KEYS?|DSN")
+SECRET_NAME = re.compile(r"PASSWORD|PWD|SECRET|TOKEN|API_KEYS?|CODEC_KEYS|DSN")
 
 
 # --- compose interpolation -------------------------------------------------------------
@@ -330,6 +333,47 @@ def test_api_keys_are_required_with_no_default(services: dict[str, dict[str, Any
     assert value.startswith("${") and value.endswith("}"), f"{value!r} mixes in a literal"
     assert reference.name == "INGESTLAYER_API_KEYS"
     assert reference.op == ":?", f"{value!r} must fail when unset or empty: ${{VAR:?message}}"
+
+
+def _required_reference(value: str | None, name: str) -> None:
+    assert value is not None, f"{name} is not set"
+    [reference] = parse_interpolations(value)
+    assert value.startswith("${") and value.endswith("}"), f"{value!r} mixes in a literal"
+    assert reference.name == name
+    assert reference.op == ":?", f"{value!r} must fail when unset or empty: ${{VAR:?message}}"
+
+
+def test_payload_encryption_is_required_and_shared_by_api_and_worker(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    for name in ("api", "worker"):
+        value = _environment(services[name]).get("INGESTLAYER_CODEC_KEYS")
+        _required_reference(value, "INGESTLAYER_CODEC_KEYS")
+    assert (
+        _environment(services["api"])["INGESTLAYER_CODEC_KEYS"]
+        == _environment(services["worker"])["INGESTLAYER_CODEC_KEYS"]
+    )
+
+
+def test_temporal_ui_decodes_through_the_api_codec_ui_path(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    api = _environment(services["api"])
+    ui = _environment(services["temporal-ui"])
+    endpoint = ui.get("TEMPORAL_CODEC_ENDPOINT")
+    assert endpoint is not None, "the Temporal UI has no codec endpoint"
+    token = api.get("INGESTLAYER_CODEC_UI_TOKEN")
+    _required_reference(token, "INGESTLAYER_CODEC_UI_TOKEN")
+    assert endpoint == f"{api['INGESTLAYER_PUBLIC_BASE_URL']}/codec/ui/{token}"
+    routes = {getattr(route, "path", "") for route in codec_router.routes}
+    assert "/codec/ui/{token}/decode" in routes and "/codec/ui/{token}/encode" in routes
+
+
+def test_api_allows_the_temporal_ui_origin(services: dict[str, dict[str, Any]]) -> None:
+    [reference] = parse_interpolations(_environment(services["api"])["INGESTLAYER_TEMPORAL_UI_URL"])
+    assert reference.arg is not None
+    ui_origin = _environment(services["temporal-ui"])["TEMPORAL_CORS_ORIGINS"]
+    assert ui_origin in ui_origins(Settings(temporal_ui_url=reference.arg))
 
 
 def test_secrets_are_never_written_or_defaulted(compose: dict[str, Any]) -> None:
