@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Request
@@ -12,6 +13,12 @@ from api.models import EventIn
 from ingestlayer.events import EVENT_TYPE_MAX_LENGTH, EVENT_TYPE_RE
 
 IDEMPOTENCY_KEY_MAX = 255
+
+
+@dataclass(frozen=True)
+class ShapeLimits:
+    max_depth: int
+    max_keys: int
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -44,11 +51,48 @@ def load_json(body: bytes) -> Any:
             "malformed_json",
             f"the body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
         ) from None
-    except (ValueError, RecursionError) as exc:
+    except RecursionError:
+        raise ApiError(
+            422, "payload_too_deep", "the body is nested too deeply to be read"
+        ) from None
+    except ValueError as exc:
         raise ApiError(422, "malformed_json", f"the body is not valid JSON: {exc}") from None
 
 
-def validate_event(data: Any, extra_fields: frozenset[str] = frozenset()) -> EventIn:
+def check_shape(payload: Any, max_depth: int, max_keys: int, what: str = "`payload`") -> None:
+    """Bounds a payload before anything recursive (pydantic, jsonschema, Temporal's converter)
+    walks it. Iterative, so no depth of input can exhaust the stack here."""
+    keys = 0
+    stack: list[tuple[Any, int]] = [(payload, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict):
+            children: Any = value.values()
+            keys += len(value)
+        elif isinstance(value, list):
+            children = value
+        else:
+            continue
+        if depth > max_depth:
+            raise ApiError(
+                422,
+                "payload_too_deep",
+                f"{what} is nested more than {max_depth} levels deep",
+            )
+        if keys > max_keys:
+            raise ApiError(
+                422,
+                "payload_too_many_keys",
+                f"{what} holds more than {max_keys} object keys in all",
+            )
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+
+
+def validate_event(
+    data: Any,
+    limits: ShapeLimits,
+    extra_fields: frozenset[str] = frozenset(),
+) -> EventIn:
     if not isinstance(data, dict):
         raise ApiError(422, "invalid_body", "an event is a JSON object with `type` and `payload`")
     unknown = sorted(set(data) - {"type", "payload"} - extra_fields)
@@ -71,6 +115,7 @@ def validate_event(data: Any, extra_fields: frozenset[str] = frozenset()) -> Eve
         )
     if not isinstance(data["payload"], dict):
         raise ApiError(422, "invalid_payload", "`payload` must be a JSON object")
+    check_shape(data["payload"], limits.max_depth, limits.max_keys)
     return EventIn.model_validate({"type": event_type, "payload": data["payload"]})
 
 

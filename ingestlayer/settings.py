@@ -75,6 +75,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = 256 * 1024
     max_batch_events: int = 500
     max_batch_bytes: int = 8 * 1024 * 1024
+    max_payload_depth: int = Field(default=32, ge=1, le=512)
+    max_payload_keys: int = Field(default=10_000, ge=1)
     batch_concurrency: int = 64
     dead_letter_retention_seconds: float = 14 * 24 * 3600
     outbox_sends_per_run: int = Field(default=500, ge=1, le=10_000)

@@ -7,7 +7,7 @@ import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from temporalio.service import RPCError
 
 from api.deps import ApiKeyDep, PipelinesDep, SettingsDep, TemporalClientDep
@@ -25,7 +25,14 @@ from api.models import (
     RedeliverIn,
     WorkflowRef,
 )
-from api.parsing import check_idempotency_key, load_json, read_body, validate_event
+from api.parsing import (
+    ShapeLimits,
+    check_idempotency_key,
+    check_shape,
+    load_json,
+    read_body,
+    validate_event,
+)
 from ingestlayer import ingest, tracking
 from ingestlayer.settings import Settings
 from ingestlayer.status import RedeliverRequest
@@ -43,6 +50,10 @@ def _status_url(settings: Settings, event_id: str) -> str:
     return f"{settings.public_base_url.rstrip('/')}/v1/events/{event_id}"
 
 
+def _limits(settings: Settings) -> ShapeLimits:
+    return ShapeLimits(settings.max_payload_depth, settings.max_payload_keys)
+
+
 def _unavailable() -> ApiError:
     return ApiError(
         503,
@@ -52,11 +63,11 @@ def _unavailable() -> ApiError:
     )
 
 
-def _json_body(model: type[BaseModel]) -> dict[str, Any]:
+def _json_body(model: type[BaseModel], required: bool = True) -> dict[str, Any]:
     """The body is read by hand (for stable error codes), so its schema is declared here."""
     return {
         "requestBody": {
-            "required": True,
+            "required": required,
             "content": {"application/json": {"schema": model.model_json_schema()}},
         }
     }
@@ -84,7 +95,9 @@ async def create_event(
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> EventAccepted:
     key = check_idempotency_key(idempotency_key)
-    event = validate_event(load_json(await read_body(request, settings.max_body_bytes)))
+    event = validate_event(
+        load_json(await read_body(request, settings.max_body_bytes)), _limits(settings)
+    )
     try:
         accepted = await ingest.submit(
             client, settings, pipelines, event.type, event.payload, idempotency_key=key
@@ -133,10 +146,11 @@ async def create_events(
             f"a batch holds 1 to {settings.max_batch_events} events, not {len(items)}",
         )
     limit = asyncio.Semaphore(settings.batch_concurrency)
+    shape = _limits(settings)
 
     async def one(index: int, item: Any) -> BatchItemResult:
         try:
-            event = validate_event(item, extra_fields=frozenset({"idempotency_key"}))
+            event = validate_event(item, shape, extra_fields=frozenset({"idempotency_key"}))
             key = check_idempotency_key(item.get("idempotency_key"))
             size = len(json.dumps(item, separators=(",", ":")).encode())
             if size > settings.max_body_bytes:
@@ -196,6 +210,20 @@ async def get_event(
     )
 
 
+def _redeliver_body(data: Any, settings: Settings) -> RedeliverIn:
+    if data is None:
+        return RedeliverIn()
+    if not isinstance(data, dict):
+        raise ApiError(422, "invalid_body", "the body is a JSON object (or empty)")
+    check_shape(data, settings.max_payload_depth, settings.max_payload_keys, "the body")
+    try:
+        return RedeliverIn.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ApiError(422, "invalid_body", f"{where}: {first['msg']}") from None
+
+
 @router.post(
     "/{event_id}/redeliver",
     status_code=202,
@@ -205,17 +233,22 @@ async def get_event(
         **_errors,
         404: {"model": ErrorBody, "description": "no such event"},
         409: {"model": ErrorBody, "description": "no dead-lettered delivery matches"},
+        413: {"model": ErrorBody, "description": "body over the size limit"},
     },
+    openapi_extra=_json_body(RedeliverIn, required=False),
 )
 async def redeliver_event(
     event_id: str,
+    request: Request,
     _auth: ApiKeyDep,
+    settings: SettingsDep,
     client: TemporalClientDep,
-    body: RedeliverIn | None = None,
 ) -> RedeliverAccepted:
-    request = RedeliverRequest(**(body.model_dump() if body else {}))
+    body = await read_body(request, settings.max_body_bytes)
+    corrections = _redeliver_body(load_json(body) if body.strip() else None, settings)
+    redeliver = RedeliverRequest(**corrections.model_dump())
     try:
-        matched = await tracking.redeliver(client, event_id, request)
+        matched = await tracking.redeliver(client, event_id, redeliver)
     except tracking.EventNotFound:
         raise ApiError(404, "event_not_found", f"no event with id {event_id}") from None
     except tracking.NothingToRedeliver:
