@@ -79,7 +79,9 @@ async def _dev(args: argparse.Namespace) -> int:
             ),
         )
     except ValidationError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        for error in exc.errors():
+            name = "INGESTLAYER_" + "_".join(str(part) for part in error["loc"]).upper()
+            print(f"error: {name}: {error['msg'].removeprefix('Value error, ')}", file=sys.stderr)
         return 2
     if server:
         server.start()

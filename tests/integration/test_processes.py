@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import re
@@ -249,6 +250,20 @@ async def test_dev_refuses_a_bad_pipeline_file_with_file_line_and_reason(
     child, out = spawn(dev_command(dev_ports, tmp_path / "data", "--pipelines", str(bad)), _env())
     assert await wait_exit(child, within=60) == 2
     await out.wait_for(rf"error: {re.escape(str(bad))}:5: .*filter\.match")
+    assert not port_open(dev_ports["temporal"])
+
+
+async def test_dev_refuses_a_bad_codec_key_without_echoing_it(
+    dev_ports: dict[str, int], tmp_path: Path, spawn: Any
+) -> None:
+    short = base64.b64encode(b"sixteen byte key").decode()
+    env = _env(INGESTLAYER_CODEC_KEYS=f"k1:{short}")
+    child, out = spawn(dev_command(dev_ports, tmp_path / "data"), env)
+    assert await wait_exit(child, within=60) == 2
+    await out.wait_for(
+        r"error: INGESTLAYER_CODEC_KEYS: codec key 'k1' decodes to 16 bytes; AES-256 needs 32"
+    )
+    assert short not in "\n".join(out.lines)
     assert not port_open(dev_ports["temporal"])
 
 
