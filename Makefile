@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: dev test lint unit integration bench clean
+.PHONY: dev test lint unit integration bench chaos clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,9 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.redaction
 	$(BIN)/python -m bench.slack_pacing
 	$(BIN)/python -m bench.throughput
+
+chaos: $(STAMP)
+	$(BIN)/python -m bench.chaos
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

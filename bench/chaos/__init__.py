@@ -1,0 +1,1 @@
+"""`make chaos`: the crash run. See `bench.chaos.harness`."""
