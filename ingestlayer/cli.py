@@ -1,4 +1,4 @@
-"""`ingestlayer dev | worker | emit | events | redeliver`."""
+"""`ingestlayer dev | worker | emit | events | redeliver [--all]`."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import os
 import secrets
 import signal
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -215,9 +216,46 @@ def _events(args: argparse.Namespace) -> int:
 
 
 def _redeliver(args: argparse.Namespace) -> int:
+    if args.all:
+        return _redeliver_all(args)
+    if args.id is None:
+        print("error: give an event id, or --all --destination PIPELINE/DEST", file=sys.stderr)
+        return 2
     body = {k: v for k, v in (("pipeline", args.pipeline), ("destination", args.destination)) if v}
     with _api(args) as api:
         return _print_response(api.post(f"/v1/events/{args.id}/redeliver", json=body))
+
+
+def _redeliver_all(args: argparse.Namespace) -> int:
+    """One bulk run by destination; with --wait, follow it until it is done."""
+    destination = args.destination or ""
+    if args.pipeline and "/" not in destination:
+        destination = f"{args.pipeline}/{destination}"
+    if args.id is not None or "/" not in destination:
+        print(
+            "error: --all takes no event id and needs --destination PIPELINE/DEST "
+            "(or --pipeline P --destination D)",
+            file=sys.stderr,
+        )
+        return 2
+    body: dict[str, object] = {"destination": destination}
+    for key, value in (("event_type", args.type), ("since", args.since), ("until", args.until)):
+        if value:
+            body[key] = value
+    if args.rate is not None:
+        body["rate_per_second"] = args.rate
+    with _api(args) as api:
+        response = api.post("/v1/dead-letters/redeliver", json=body)
+        if not args.wait or response.status_code != 202:
+            return _print_response(response)
+        status_path = f"/v1/dead-letters/redeliveries/{response.json()['id']}"
+        while True:
+            status = api.get(status_path)
+            if not status.is_success or status.json().get("done"):
+                break
+            time.sleep(1.0)
+        code = _print_response(status)
+        return code if status.is_success and status.json().get("state") == "completed" else 1
 
 
 def _migrate(args: argparse.Namespace) -> int:
@@ -284,11 +322,20 @@ def build_parser() -> argparse.ArgumentParser:
             cmd.add_argument("type")
             cmd.add_argument("payload", help="the payload as a JSON object")
             cmd.add_argument("--idempotency-key")
-        else:
+        elif name == "events":
             cmd.add_argument("id")
         if name == "redeliver":
+            cmd.add_argument("id", nargs="?", help="one event's id (or --all)")
             cmd.add_argument("--pipeline")
-            cmd.add_argument("--destination")
+            cmd.add_argument("--destination", help="a destination name; with --all, PIPELINE/DEST")
+            cmd.add_argument(
+                "--all", action="store_true", help="every dead letter of --destination, paced"
+            )
+            cmd.add_argument("--type", help="with --all: only events of this type")
+            cmd.add_argument("--since", help="with --all: events accepted at or after (ISO 8601)")
+            cmd.add_argument("--until", help="with --all: events accepted at or before (ISO 8601)")
+            cmd.add_argument("--rate", type=float, help="with --all: events per second (default 5)")
+            cmd.add_argument("--wait", action="store_true", help="with --all: follow until done")
     return parser
 
 

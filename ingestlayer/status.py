@@ -127,6 +127,16 @@ class RedeliverRequest(BaseModel):
     pipeline: str | None = None
     destination: str | None = None
     options: dict[str, Any] | None = None
+    if_redeliveries: int | None = Field(
+        default=None,
+        description="only a delivery redelivered this many times so far: a repeated signal "
+        "(a retried bulk redelivery) is then a no-op instead of a second resend",
+    )
 
     def matches(self, pipeline: str, destination: str) -> bool:
         return (self.pipeline in (None, pipeline)) and (self.destination in (None, destination))
+
+    def applies_to(self, pipeline: str, delivery: DeliveryStatus) -> bool:
+        return self.matches(pipeline, delivery.destination) and (
+            self.if_redeliveries in (None, delivery.redeliveries)
+        )

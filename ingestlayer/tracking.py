@@ -131,7 +131,7 @@ async def redeliver(client: Client, event_id: str, request: RedeliverRequest) ->
     matched = [
         f"{pipeline}/{delivery.destination}"
         for pipeline, delivery in tracked.status.dead_letters()
-        if request.matches(pipeline, delivery.destination)
+        if request.applies_to(pipeline, delivery)
     ]
     if request.destination is None:
         matched += [

@@ -12,7 +12,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-from activities import outbox
+from activities import bulk_redeliver, outbox
 from activities.deliver import DeliveryActivities
 from activities.steps import StepActivities
 from ingestlayer import redaction
@@ -25,6 +25,7 @@ from ingestlayer.destinations.slack import close_sessions
 from ingestlayer.destinations.ssrf import OutboundPolicy
 from ingestlayer.settings import Settings
 from ingestlayer.temporal import connect
+from workflows.bulk_redeliver import BulkRedeliverWorkflow
 from workflows.event_pipeline import EventPipelineWorkflow
 from workflows.outbox import OutboxWorkflow
 
@@ -52,9 +53,16 @@ def build_workers(client: Client, settings: Settings) -> list[Worker]:
         Worker(
             client,
             task_queue=settings.task_queue,
-            workflows=[EventPipelineWorkflow, OutboxWorkflow],
+            workflows=[EventPipelineWorkflow, OutboxWorkflow, BulkRedeliverWorkflow],
             workflow_runner=workflow_runner(),
-            activities=[activities.deliver, steps.classify, steps.redact, outbox.enqueue],
+            activities=[
+                activities.deliver,
+                steps.classify,
+                steps.redact,
+                outbox.enqueue,
+                bulk_redeliver.list_page,
+                bulk_redeliver.signal_batch,
+            ],
             max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
             max_concurrent_local_activities=settings.max_concurrent_local_activities,
             max_concurrent_activities=settings.max_concurrent_local_activities,

@@ -65,7 +65,7 @@ class EventPipelineWorkflow:
     @workflow.signal
     def redeliver(self, request: RedeliverRequest) -> None:
         for pipeline, delivery in self._status.dead_letters():
-            if request.matches(pipeline, delivery.destination):
+            if request.applies_to(pipeline, delivery):
                 self._redeliver[(pipeline, delivery.destination)] = request
         if request.destination is None:
             for failed in self._status.failed_pipelines():
