@@ -13,6 +13,7 @@ from ingestlayer.destinations.base import Destination, Pacer
 from ingestlayer.destinations.errors import RetryableError
 from ingestlayer.destinations.ssrf import OutboundPolicy
 from ingestlayer.status import DeliveryInput, DeliveryOutput
+from ingestlayer.templates import TemplateError
 
 
 def build_adapter(kind: str, options: dict[str, Any]) -> Destination:
@@ -49,7 +50,12 @@ async def run_delivery(
         pace=pacer,
         outbound=outbound or OutboundPolicy(),
     )
-    result = await adapter.deliver(args.event, ctx)
+    try:
+        result = await adapter.deliver(args.event, ctx)
+    except TemplateError as exc:
+        raise PermanentError(
+            str(exc), code=exc.code, hint="shorten the template or reference shorter fields"
+        ) from None
     return DeliveryOutput(
         attempt=attempt, result=result, next_slot=pacer.next_slot if adapter.paced else None
     )

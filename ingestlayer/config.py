@@ -207,8 +207,29 @@ class PipelineEntry(BaseModel):
     name: str = Field(pattern=NAME_PATTERN)
     description: str | None = None
     on: list[str]
-    steps: list[StepEntry] = Field(default_factory=list, max_length=MAX_STEPS)
-    destinations: list[DestinationEntry] = Field(default_factory=list, max_length=MAX_DESTINATIONS)
+    steps: list[StepEntry] = Field(default_factory=list)
+    destinations: list[DestinationEntry] = Field(default_factory=list)
+
+    @field_validator("steps", mode="before")
+    @classmethod
+    def _step_count(cls, value: Any) -> Any:
+        if isinstance(value, list) and len(value) > MAX_STEPS:
+            raise ValueError(
+                f"a pipeline has at most {MAX_STEPS} steps, this one has {len(value)}; "
+                "split the work into pipelines on the same events"
+            )
+        return value
+
+    @field_validator("destinations", mode="before")
+    @classmethod
+    def _destination_count(cls, value: Any) -> Any:
+        """Checked before the entries are, so an oversized list fails fast and clearly."""
+        if isinstance(value, list) and len(value) > MAX_DESTINATIONS:
+            raise ValueError(
+                f"a pipeline has at most {MAX_DESTINATIONS} destinations, this one has "
+                f"{len(value)}; split them across pipelines on the same events"
+            )
+        return value
 
     @field_validator("on", mode="before")
     @classmethod

@@ -18,9 +18,18 @@ from typing import Any
 
 from ingestlayer.events import lookup
 
-__all__ = ["MAX_RENDERED_BYTES", "TemplateError", "references", "render", "render_value"]
+__all__ = [
+    "MAX_RENDERED_BYTES",
+    "TemplateError",
+    "TemplateTooLarge",
+    "references",
+    "render",
+    "render_value",
+]
 
-MAX_RENDERED_BYTES = 1024 * 1024
+# Interpolation can repeat a field many times over; a lone reference passes the event's own
+# value through unchanged and is bounded by the ingest limits instead.
+MAX_RENDERED_BYTES = 64 * 1024
 
 _TOKEN_RE = re.compile(r"\$\$|\$event\.([A-Za-z0-9_]+(?:\.[A-Za-z0-9_]+)*)")
 
@@ -33,12 +42,36 @@ class TemplateError(ValueError):
         self.message = message
         self.position = position
 
+    code = "invalid_template"
+
     def __str__(self) -> str:
         return f"{self.message} at position {self.position}"
 
 
-def render(template: str, fields: Mapping[str, Any]) -> Any:
-    """Render one string; a lone reference keeps its value's type, None when missing."""
+class TemplateTooLarge(TemplateError):
+    """Rendered text over the limit: an error, never a silent truncation."""
+
+    code = "template_too_large"
+
+    def __init__(self, message: str, position: int, field: str | None = None) -> None:
+        super().__init__(message, position)
+        self.field = field
+
+    def __str__(self) -> str:
+        where = f"`{self.field}`: " if self.field else ""
+        return f"{where}{self.message} (the limit is reached at template position {self.position})"
+
+
+def render(
+    template: str,
+    fields: Mapping[str, Any],
+    *,
+    field: str | None = None,
+    limit: int = MAX_RENDERED_BYTES,
+) -> Any:
+    """Render one string; a lone reference keeps its value's type, None when missing.
+    `field` names the setting the template came from in the error when the text is over
+    `limit` bytes."""
     whole = _TOKEN_RE.fullmatch(template)
     if whole and whole.group(1):
         return copy.deepcopy(_resolve(fields, whole.group(1)))
@@ -51,26 +84,32 @@ def render(template: str, fields: Mapping[str, Any]) -> Any:
             (_interpolate(match, fields), match.start()),
         ):
             size += len(piece.encode("utf-8"))
-            if size > MAX_RENDERED_BYTES:
-                raise _too_large(position)
+            if size > limit:
+                raise _too_large(position, field, limit)
             pieces.append(piece)
         cursor = match.end()
     tail = template[cursor:]
-    if size + len(tail.encode("utf-8")) > MAX_RENDERED_BYTES:
-        raise _too_large(cursor)
+    if size + len(tail.encode("utf-8")) > limit:
+        raise _too_large(cursor, field, limit)
     pieces.append(tail)
     return "".join(pieces)
 
 
-def render_value(value: Any, fields: Mapping[str, Any]) -> Any:
+def render_value(value: Any, fields: Mapping[str, Any], field: str | None = None) -> Any:
     """Render every string inside a config value; keys are names, not templates."""
     if isinstance(value, str):
-        return render(value, fields)
+        return render(value, fields, field=field)
     if isinstance(value, Mapping):
-        return {key: render_value(item, fields) for key, item in value.items()}
+        return {key: render_value(item, fields, _child(field, key)) for key, item in value.items()}
     if isinstance(value, list | tuple):
-        return [render_value(item, fields) for item in value]
+        return [render_value(item, fields, _child(field, i)) for i, item in enumerate(value)]
     return value
+
+
+def _child(field: str | None, part: str | int) -> str | None:
+    if field is None:
+        return None
+    return f"{field}[{part}]" if isinstance(part, int) else f"{field}.{part}"
 
 
 def references(template: str) -> list[str]:
@@ -124,5 +163,5 @@ def validated(template: str | None) -> str | None:
     return template
 
 
-def _too_large(position: int) -> TemplateError:
-    return TemplateError(f"rendered text is larger than {MAX_RENDERED_BYTES} bytes", position)
+def _too_large(position: int, field: str | None, limit: int) -> TemplateTooLarge:
+    return TemplateTooLarge(f"rendered text is larger than {limit} bytes", position, field)

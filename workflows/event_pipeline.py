@@ -92,6 +92,9 @@ class EventPipelineWorkflow:
             if step.kind in PURE_STEPS:
                 event, outcome = apply_pure_step(step, event)
                 ps.steps.append(outcome)
+                if outcome.outcome == "failed":
+                    ps.state = "failed"
+                    return
             else:
                 try:
                     out = await workflow.execute_local_activity(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ingestlayer import expressions, templates
 from ingestlayer.config import StepSpec
 from ingestlayer.events import Event
-from ingestlayer.status import StepOutcome
+from ingestlayer.status import ErrorInfo, StepOutcome
 
 PURE_STEPS = frozenset({"filter.match", "set"})
 
@@ -28,7 +28,16 @@ def apply_pure_step(step: StepSpec, event: Event) -> tuple[Event | None, StepOut
         return (event if passed else None), outcome
     if step.kind == "set":
         fields = event.fields()
-        added = {name: templates.render_value(value, fields) for name, value in step.args.items()}
+        try:
+            added = {
+                name: templates.render_value(value, fields, f"set.{name}")
+                for name, value in step.args.items()
+            }
+        except templates.TemplateError as exc:
+            error = ErrorInfo(code=exc.code, message=str(exc), retryable=False)
+            return None, StepOutcome(
+                step=step.kind, outcome="failed", detail={"error": error.model_dump()}
+            )
         updated = event.model_copy(update={"labels": {**event.labels, **added}})
         return updated, StepOutcome(
             step=step.kind, outcome="applied", detail={"fields": sorted(added)}

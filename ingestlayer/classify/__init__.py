@@ -9,6 +9,7 @@ from __future__ import annotations
 from ingestlayer.classify.cache import Cache, cache_for, cache_key, close_caches, memory_cache
 from ingestlayer.classify.classifier import classify_event, run_provider
 from ingestlayer.classify.config import (
+    DEFAULT_MAX_PROMPT_CHARS,
     AnthropicModel,
     CacheConfig,
     ClassifyStep,
@@ -23,7 +24,6 @@ from ingestlayer.classify.memory_cache import MemoryCache
 from ingestlayer.classify.postgres_cache import PostgresCache
 from ingestlayer.classify.providers import Abstain, Provider, build_provider
 from ingestlayer.classify.request import (
-    MAX_PROMPT_BYTES,
     ClassifyRequest,
     build_request,
     default_prompt,
@@ -31,7 +31,7 @@ from ingestlayer.classify.request import (
 from ingestlayer.classify.result import ClassifyResult, Outcome
 
 __all__ = [
-    "MAX_PROMPT_BYTES",
+    "DEFAULT_MAX_PROMPT_CHARS",
     "Abstain",
     "AnthropicModel",
     "Cache",

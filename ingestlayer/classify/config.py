@@ -37,6 +37,7 @@ __all__ = [
 ]
 
 MAX_LABELS = 200
+DEFAULT_MAX_PROMPT_CHARS = 32_000
 DEFAULT_CACHE_TTL = 86400.0
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
@@ -206,6 +207,7 @@ class ClassifyStep(_Strict):
     model: ModelConfig
     default: Any = None
     max_invalid_retries: int = Field(default=2, ge=0, le=5)
+    max_prompt_chars: int = Field(default=DEFAULT_MAX_PROMPT_CHARS, ge=256, le=1_000_000)
     cache: CacheConfig = CacheConfig()
 
     @field_validator("output")
@@ -265,6 +267,16 @@ class ClassifyStep(_Strict):
     @classmethod
     def _cache_shorthand(cls, value: Any) -> Any:
         return {"enabled": value} if isinstance(value, bool) else value
+
+    @model_validator(mode="after")
+    def _prompt_fits(self) -> ClassifyStep:
+        """A template already over the cap could never render under it; say so at load."""
+        if self.prompt is not None and len(self.prompt) > self.max_prompt_chars:
+            raise ValueError(
+                f"prompt is {len(self.prompt)} characters, more than max_prompt_chars "
+                f"({self.max_prompt_chars}); shorten it or raise max_prompt_chars"
+            )
+        return self
 
     @model_validator(mode="after")
     def _labels_are_allowed(self) -> ClassifyStep:

@@ -19,15 +19,12 @@ from ingestlayer.events import Event, lookup
 from ingestlayer.templates import TemplateError, render
 
 __all__ = [
-    "MAX_PROMPT_BYTES",
     "SYSTEM_PROMPT",
     "ClassifyRequest",
     "build_request",
     "default_prompt",
     "model_input",
 ]
-
-MAX_PROMPT_BYTES = 32 * 1024
 
 SYSTEM_PROMPT = (
     "You label events for an automated pipeline. Read the event and answer only in the "
@@ -101,7 +98,9 @@ def model_input(step: ClassifyStep, event: Event) -> dict[str, Any]:
 def build_request(step: ClassifyStep, event: Event) -> ClassifyRequest:
     template = step.prompt if step.prompt is not None else default_prompt(step)
     try:
-        rendered = render(template, event.fields())
+        # bytes, so a prompt of max_prompt_chars characters always renders; the check below
+        # is the one the user configures
+        rendered = render(template, event.fields(), limit=4 * step.max_prompt_chars)
     except TemplateError as exc:
         raise _too_large(f"the prompt template renders too much text ({exc})") from None
     if not isinstance(rendered, str):
@@ -109,11 +108,11 @@ def build_request(step: ClassifyStep, event: Event) -> ClassifyRequest:
     selected = model_input(step, event)
     shown = json.dumps(selected, ensure_ascii=False, sort_keys=True, default=str)
     prompt = f"{rendered}\n\nEvent fields (JSON):\n{shown}"
-    size = len(prompt.encode("utf-8"))
     # only a language model reads the prompt; rules and callables get the input itself
-    if isinstance(step.model, OpenAIModel | AnthropicModel) and size > MAX_PROMPT_BYTES:
+    if isinstance(step.model, OpenAIModel | AnthropicModel) and len(prompt) > step.max_prompt_chars:
         raise _too_large(
-            f"the rendered prompt is {size} bytes, more than the {MAX_PROMPT_BYTES} allowed"
+            f"the rendered prompt is {len(prompt)} characters, more than max_prompt_chars "
+            f"({step.max_prompt_chars})"
         )
     return ClassifyRequest(
         output=step.output,
@@ -130,5 +129,6 @@ def _too_large(message: str) -> PermanentError:
     return PermanentError(
         message,
         code="prompt_too_large",
-        hint="send the model fewer fields with `input`, or a shorter `prompt`",
+        hint="send the model fewer fields with `input`, a shorter `prompt`, or raise "
+        "`max_prompt_chars`",
     )

@@ -63,18 +63,18 @@ def escaped_fields(event: Event) -> dict[str, Any]:
     return _escaped(event.fields())
 
 
-def render_text(template: str, fields: Mapping[str, Any]) -> str:
-    return as_text(templates.render(template, fields))
+def render_text(template: str, fields: Mapping[str, Any], field: str | None = None) -> str:
+    return as_text(templates.render(template, fields, field=field))
 
 
-def render_blocks(blocks: Any, fields: Mapping[str, Any]) -> Any:
+def render_blocks(blocks: Any, fields: Mapping[str, Any], field: str = "blocks") -> Any:
     """Every string inside raw blocks rendered as text (a lone reference becomes its text)."""
     if isinstance(blocks, str):
-        return render_text(blocks, fields)
+        return render_text(blocks, fields, field)
     if isinstance(blocks, Mapping):
-        return {key: render_blocks(item, fields) for key, item in blocks.items()}
+        return {key: render_blocks(item, fields, f"{field}.{key}") for key, item in blocks.items()}
     if isinstance(blocks, list):
-        return [render_blocks(item, fields) for item in blocks]
+        return [render_blocks(item, fields, f"{field}[{i}]") for i, item in enumerate(blocks)]
     return blocks
 
 
@@ -105,7 +105,7 @@ def key_fields(event: Event, paths: Sequence[str] | None) -> list[tuple[str, Any
 def default_blocks(event: Event, title: str, paths: Sequence[str] | None) -> list[dict[str, Any]]:
     """A header with the title, the key fields two to a row, long values in their own
     sections, and a context line with the event id and time."""
-    header, _ = clip(as_text(title) or event.type, MAX_HEADER)
+    header = as_text(title) or event.type
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": header, "emoji": False}}
     ]
@@ -147,10 +147,12 @@ def template_blocks(text: str) -> list[dict[str, Any]]:
 
 
 def _fit_text_object(obj: Any, limit: int) -> tuple[Any, bool]:
+    """Under the limit, and never empty: Slack rejects a text object with no characters (a
+    reference to a missing field renders to nothing)."""
     if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
         return obj, False
     text, cut = clip(obj["text"], limit)
-    return {**obj, "text": text}, cut
+    return {**obj, "text": text or " "}, cut
 
 
 def fit_block(block: Any) -> tuple[Any, bool]:

@@ -253,12 +253,12 @@ class _Session:
                 title_name = name
             if norm in explicit:
                 value = (
-                    templates.render(explicit[norm], fields)
+                    templates.render(explicit[norm], fields, field=f"columns.{name}")
                     if isinstance(explicit[norm], str)
                     else explicit[norm]
                 )
             elif kind == "title" and self.dest.title is not None:
-                value = templates.render(self.dest.title, fields)
+                value = templates.render(self.dest.title, fields, field="title")
             elif norm in nv.MARKER_NAMES and kind in ("rich_text", "title"):
                 value, marker = event.id, name
             elif norm in by_norm:
@@ -299,7 +299,9 @@ class _Session:
     async def append_to_page(self, page_id: str, event: Event) -> dict[str, Any]:
         template_text = None
         if self.dest.template is not None:
-            template_text = templates.as_text(templates.render(self.dest.template, event.fields()))
+            template_text = templates.as_text(
+                templates.render(self.dest.template, event.fields(), field="template")
+            )
         fields = list(event.payload.items()) + [
             (n, v) for n, v in event.labels.items() if n not in event.payload
         ]

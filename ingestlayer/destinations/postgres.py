@@ -211,7 +211,7 @@ class PostgresDestination(Destination):
             try:
                 chosen[name] = (render(template, fields), f"columns.{name}")
             except TemplateError as exc:
-                raise PermanentError(f"columns.{name}: {exc}", code="invalid_template") from None
+                raise PermanentError(f"columns.{name}: {exc}", code=exc.code) from None
         names: list[str] = []
         values: list[Any] = []
         casts: list[str | None] = []

@@ -126,11 +126,15 @@ class SlackDestination(Destination):
 
     def message(self, event: Event, ctx: DeliveryContext) -> blockkit.Message:
         fields = blockkit.escaped_fields(event)
-        title = blockkit.render_text(self.title, event.fields()) if self.title else event.type
+        title = (
+            blockkit.render_text(self.title, event.fields(), "title") if self.title else event.type
+        )
         if self.blocks is not None:
             blocks = list(blockkit.render_blocks(self.blocks, fields))
         elif self.template is not None:
-            blocks = blockkit.template_blocks(blockkit.render_text(self.template, fields))
+            blocks = blockkit.template_blocks(
+                blockkit.render_text(self.template, fields, "template")
+            )
         else:
             blocks = blockkit.default_blocks(event, title, self.fields)
         return blockkit.fit(blocks, blockkit.fallback_text(event, title), ctx.event_url(event))
