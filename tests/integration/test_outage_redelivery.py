@@ -135,6 +135,7 @@ async def test_one_paced_bulk_redelivery_delivers_every_dead_letter_once(setup: 
     assert accepted["matching"] == count
     assert accepted["workflow_id"] == f"redeliver/{accepted['id']}"
     running = (await api.get(f"/v1/dead-letters/redeliveries/{accepted['id']}")).json()
+    assert (running["state"], running["done"]) == ("running", False)
     assert running["request"]["destination"] == "outage/hook"
     assert running["request"]["rate_per_second"] == rate
     progress = await wait_done(api, accepted["id"])
