@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
+import re
 from collections.abc import Sequence
 from typing import Annotated, Any
 from urllib.parse import urlsplit
@@ -31,11 +33,28 @@ from ingestlayer.settings import Settings
 from ingestlayer.temporal import payload_codec
 
 PREFIX = "/codec"
+UI_TOKEN_PATH = re.compile(r"^/codec/ui/[^/?#]*")
 # A history event's payloads; Temporal itself refuses payloads over 2 MB.
 MAX_BODY_BYTES = 8 * 1024 * 1024
 MAX_PAYLOADS = 1000
 
 router = APIRouter(prefix=PREFIX, tags=["codec"])
+
+
+class HideUiTokenFilter(logging.Filter):
+    """uvicorn's access line quotes the request path, and the UI's codec path holds the UI
+    token: the line shows `/codec/ui/***/…` instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str):
+            path = UI_TOKEN_PATH.sub("/codec/ui/***", args[2])
+            if path != args[2]:
+                record.args = (*args[:2], path, *args[3:])
+        return True
+
+
+logging.getLogger("uvicorn.access").addFilter(HideUiTokenFilter())
 
 
 class CodecPayload(BaseModel):

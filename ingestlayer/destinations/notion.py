@@ -8,6 +8,7 @@ pacer: Notion allows about three requests per second per integration.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import time
 from typing import Any, ClassVar
@@ -42,6 +43,9 @@ HINTS = {
     "validation_error": "check the column mapping against the database's properties",
 }
 
+# notion-client would add its own stderr handler and pin the level at WARNING for every client;
+# through the standard hierarchy its records follow the service's logging setup instead.
+_LOGGER = logging.getLogger("notion_client")
 _clients: dict[tuple[int, str, float], AsyncClient] = {}
 _schemas: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
 _data_sources: dict[tuple[str, str], str] = {}
@@ -57,6 +61,8 @@ def _client(base_url: str, timeout: float) -> AsyncClient:
             base_url=base_url.rstrip("/"),
             timeout_ms=int(timeout * 1000),
             retry=False,
+            logger=_LOGGER,
+            log_level=logging.NOTSET,
         )
         _clients[key] = client
     return client

@@ -397,7 +397,4 @@ def _scrub(text: str, dsn: str) -> str:
         parts = urlsplit(dsn)
         passwords = [parts.password or "", *parse_qs(parts.query).get("password", [])]
         hidden.update(p for pw in passwords if pw for p in (pw, unquote(pw)))
-    for secret in sorted(hidden, key=len, reverse=True):
-        if secret:
-            text = text.replace(secret, "***")
-    return text
+    return secrets.scrub(text, hidden)

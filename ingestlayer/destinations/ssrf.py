@@ -126,7 +126,10 @@ class OutboundPolicy:
         parts = urlsplit(url)
         host = parts.hostname
         if parts.scheme not in ("http", "https") or not host:
-            raise BlockedDestination(f"{url!r} is not an http(s) URL", hint="use an https URL")
+            # the URL itself is not quoted: it may come from the environment with a token in it
+            raise BlockedDestination(
+                "the URL is not an absolute http(s) URL with a host name", hint="use an https URL"
+            )
         port = parts.port or (443 if parts.scheme == "https" else 80)
         try:
             addresses = [ipaddress.ip_address(host)]

@@ -94,6 +94,18 @@ class WebhookDestination(Destination):
             raise ValueError("url must be an absolute http(s) URL")
         return value
 
+    def _secret_values(self) -> list[str]:
+        """Every credential this delivery sends, resolved (and what the URL's references stand
+        for), so no error message quotes one back."""
+        credentials = list(self.headers.values())
+        if isinstance(self.auth, BearerAuth):
+            credentials.append(self.auth.token)
+        elif isinstance(self.auth, HmacAuth):
+            credentials.extend(self.auth.all_secrets())
+        hidden = [secrets.resolve(value) for value in credentials]
+        hidden += [v for value in [self.url, *credentials] for v in secrets.values(value)]
+        return hidden
+
     def _headers(self, event: Event, body: bytes) -> dict[str, str]:
         headers = {
             "Content-Type": "application/json",
@@ -160,7 +172,7 @@ class WebhookDestination(Destination):
                 hint="point the webhook at the final URL",
             )
         if not 200 <= response.status_code < 300:
-            raise error_for_status(response, "receiver")
+            raise error_for_status(response, "receiver", self._secret_values())
         return {
             "status_code": response.status_code,
             "elapsed_ms": round((time.perf_counter() - started) * 1000, 1),

@@ -5,6 +5,9 @@
 /status/<code>/<name>    always <code>
 /switch/<name>           503 while `down` holds <name>, else 200
 /slow/<seconds>/<name>   sleeps, then 200
+/echo/<codes>/<name>     answers the comma-separated codes in turn for each event id (the last
+                         repeats) and, like a debugging endpoint, quotes the credentials it got
+                         (Authorization and custom headers) in the body
 """
 
 from __future__ import annotations
@@ -20,6 +23,19 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+
+NOT_CREDENTIALS = frozenset(
+    {
+        "host",
+        "accept",
+        "accept-encoding",
+        "connection",
+        "user-agent",
+        "content-length",
+        "content-type",
+        "idempotency-key",
+    }
+)
 
 
 @dataclass
@@ -69,6 +85,11 @@ class Receiver:
             return (503 if parts[-1] in self.down else 200), 0.0
         if kind == "slow":
             return 200, float(parts[1])
+        if kind == "echo":
+            codes = [int(code) for code in parts[1].split(",")]
+            key = (parts[-1], event_id)
+            self._seen[key] += 1
+            return codes[min(self._seen[key], len(codes)) - 1], 0.0
         return 200, 0.0
 
     def app(self) -> Starlette:
@@ -87,6 +108,17 @@ class Receiver:
                     status,
                 )
             )
+            if parts and parts[0] == "echo" and status >= 300:
+                quoted = {
+                    k.lower(): v
+                    for k, v in request.headers.items()
+                    if k.lower() not in NOT_CREDENTIALS
+                    and not k.lower().startswith(("x-ingestlayer-", "webhook-"))
+                }
+                return JSONResponse(
+                    {"error": "these credentials were rejected", "credentials": quoted},
+                    status_code=status,
+                )
             return JSONResponse({"ok": status < 300}, status_code=status)
 
         return Starlette(routes=[Route("/{path:path}", handle, methods=["POST"])])

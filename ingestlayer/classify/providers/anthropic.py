@@ -47,12 +47,15 @@ class AnthropicProvider:
 
     async def complete(self, request: ClassifyRequest) -> Any:
         base_url = secrets.resolve(self.config.base_url)
+        key = secrets.resolve(self.config.api_key)
         headers = {
-            "x-api-key": secrets.resolve(self.config.api_key),
+            "x-api-key": key,
             "anthropic-version": ANTHROPIC_VERSION,
             "content-type": "application/json",
         }
-        endpoint = Endpoint("anthropic", self.config.model, base_url, self.config.api_key)
+        endpoint = Endpoint(
+            "anthropic", self.config.model, base_url, self.config.api_key, hidden=(key,)
+        )
         data = await post_json(
             endpoint, f"{base_url}/v1/messages", self.body(request), headers, self.config.timeout
         )

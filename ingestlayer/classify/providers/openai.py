@@ -49,9 +49,12 @@ class OpenAIProvider:
     async def complete(self, request: ClassifyRequest) -> Any:
         base_url = secrets.resolve(self.config.base_url)
         headers = {"Content-Type": "application/json"}
-        if self.config.api_key:
-            headers["Authorization"] = f"Bearer {secrets.resolve(self.config.api_key)}"
-        endpoint = Endpoint("openai", self.config.model, base_url, self.config.api_key)
+        key = secrets.resolve(self.config.api_key) if self.config.api_key else None
+        if key:
+            headers["Authorization"] = f"Bearer {key}"
+        endpoint = Endpoint(
+            "openai", self.config.model, base_url, self.config.api_key, hidden=(key,) if key else ()
+        )
         data = await post_json(
             endpoint,
             f"{base_url}/chat/completions",

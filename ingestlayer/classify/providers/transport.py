@@ -6,11 +6,12 @@ connections are retryable; 401/403/404 and other 4xx are the user's to fix and s
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
+from ingestlayer import secrets
 from ingestlayer.destinations.errors import (
     DeliveryError,
     PermanentError,
@@ -24,12 +25,15 @@ __all__ = ["Endpoint", "error_for_response", "post_json"]
 
 @dataclass(frozen=True)
 class Endpoint:
-    """Who we are talking to, for messages and hints (never the key itself)."""
+    """Who we are talking to, for messages and hints (never the key itself). `hidden` holds the
+    resolved key, taken out of the provider's answers before they are quoted (a proxy may echo
+    the key it rejects)."""
 
     provider: str
     model: str
     base_url: str
     api_key_ref: str | None = None
+    hidden: tuple[str, ...] = field(default=(), repr=False, compare=False)
 
     @property
     def who(self) -> str:
@@ -70,6 +74,7 @@ async def post_json(
 def error_for_response(response: httpx.Response, endpoint: Endpoint) -> DeliveryError:
     status = response.status_code
     message, error_code = _error_details(response)
+    message = secrets.scrub(message, endpoint.hidden)
     said = f": {message}" if message else ""
     who = endpoint.who
     if status == 429:
