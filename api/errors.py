@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -10,7 +11,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.models import ErrorBody
+
 log = logging.getLogger("ingestlayer.api")
+
+_FASTAPI_422 = "#/components/schemas/HTTPValidationError"
 
 _HTTP_CODES = {
     400: "bad_request",
@@ -51,7 +56,41 @@ def error_response(
     return JSONResponse({"error": body}, status_code=status, headers=headers)
 
 
+def _document_errors(app: FastAPI) -> None:
+    """FastAPI documents its own `{"detail": [...]}` shape for 422, but every 422 this app
+    sends is the error body above: the document says so, for routes added later too."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        document = generate()
+        schemas = document.setdefault("components", {}).setdefault("schemas", {})
+        body_schema = ErrorBody.model_json_schema(ref_template="#/components/schemas/{model}")
+        for name, schema in body_schema.pop("$defs", {}).items():
+            schemas.setdefault(name, schema)
+        schemas.setdefault("ErrorBody", body_schema)
+        error_body = {"$ref": "#/components/schemas/ErrorBody"}
+        for operations in document.get("paths", {}).values():
+            for operation in operations.values():
+                responses = operation.get("responses", {})
+                if _FASTAPI_422 in json.dumps(responses.get("422", {})):
+                    responses["422"] = {
+                        "description": "the request is not valid",
+                        "content": {"application/json": {"schema": error_body}},
+                    }
+        if _FASTAPI_422 not in json.dumps(document.get("paths", {})):
+            schemas.pop("HTTPValidationError", None)
+            schemas.pop("ValidationError", None)
+        app.openapi_schema = document
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def install(app: FastAPI) -> None:
+    _document_errors(app)
+
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
         return error_response(exc.status, exc.code, exc.message, exc.details, exc.headers)

@@ -7,6 +7,7 @@ declares. The examples are bounded so the file stays well under two minutes."""
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -206,3 +207,34 @@ async def test_without_a_valid_key_every_protected_operation_is_401(
             headers,
             _unauthorized,
         )
+
+
+async def test_every_error_answer_is_documented_as_the_error_body(schema: Any) -> None:
+    document = schema.raw_schema
+    assert "HTTPValidationError" not in str(document)
+    for operation in _operations(schema):
+        for status, answer in _declared(schema, operation)["responses"].items():
+            if int(status) < 400:
+                continue
+            content = answer["content"]["application/json"]["schema"]
+            assert content == {"$ref": "#/components/schemas/ErrorBody"}, (operation.path, status)
+
+
+async def test_an_undocumented_method_is_405_with_the_error_body_and_allow(
+    api: httpx.AsyncClient, schema: Any
+) -> None:
+    documented: dict[str, set[str]] = {}
+    checked = 0
+    for operation in _operations(schema):
+        documented.setdefault(operation.path, set()).add(operation.method.upper())
+    routes = {re.compile(re.sub(r"\{[^}]+\}", "[^/]+", p) + "$"): m for p, m in documented.items()}
+    for path, methods in documented.items():
+        concrete = re.sub(r"\{[^}]+\}", "x", path)
+        served = set().union(*(m for r, m in routes.items() if r.match(concrete)))
+        for method in sorted({"GET", "POST", "PUT", "PATCH", "DELETE"} - served):
+            response = await api.request(method, concrete)
+            assert response.status_code == 405, (method, path, response.text)
+            assert response.json()["error"]["code"] == "method_not_allowed"
+            assert set(response.headers["allow"].replace(" ", "").split(",")) >= methods
+            checked += 1
+    assert checked >= 10
