@@ -45,7 +45,17 @@ def escape(text: str) -> str:
 def clip(text: str, limit: int) -> tuple[str, bool]:
     if len(text) <= limit:
         return text, False
-    return text[: limit - 1] + ELLIPSIS, True
+    return text[: _entity_safe(text, limit - 1)] + ELLIPSIS, True
+
+
+def _entity_safe(text: str, end: int) -> int:
+    """Where to cut escaped text at or before `end` without splitting `&amp;`, `&lt;` or
+    `&gt;` (half an entity shows as stray characters)."""
+    start = text.rfind("&", max(0, end - 4), end)
+    if start >= 0 and text.startswith(("&amp;", "&lt;", "&gt;"), start):
+        entity_end = text.index(";", start) + 1
+        return start if entity_end > end else end
+    return end
 
 
 def _escaped(value: Any) -> Any:
@@ -138,7 +148,7 @@ def template_blocks(text: str) -> list[dict[str, Any]]:
             rest = ""
             break
         cut = rest.rfind("\n", MAX_SECTION_TEXT // 2, MAX_SECTION_TEXT)
-        cut = cut if cut > 0 else MAX_SECTION_TEXT
+        cut = cut if cut > 0 else _entity_safe(rest, MAX_SECTION_TEXT)
         sections.append(_section(rest[:cut]))
         rest = rest[cut:].lstrip("\n")
     if rest:

@@ -1,0 +1,250 @@
+"""Property tests for Slack's Block Kit caps and Notion's rich-text limits: whatever the event,
+the message or page stays under every cap, and anything cut is marked, never silently lost."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from ingestlayer.destinations import blockkit
+from ingestlayer.destinations.base import DeliveryContext
+from ingestlayer.destinations.slack import SlackDestination
+from ingestlayer.events import Event
+from ingestlayer.templates import TemplateTooLarge
+from tests.fakes.slack import block_problems
+
+CTX = DeliveryContext(pipeline="p", destination="d", public_base_url="https://il.example.com/")
+ELLIPSIS = "…"
+
+# Slack: the caps as the Block Kit reference states them
+SLACK_BLOCKS = 50
+SLACK_SECTION_TEXT = 3000
+SLACK_FIELDS = 10
+SLACK_FIELD_TEXT = 2000
+SLACK_HEADER = 150
+SLACK_CONTEXT_ELEMENTS = 10
+SLACK_ALT_TEXT = 2000
+
+runs = st.tuples(
+    st.sampled_from(["a", "&", "<b>", "é", "\n", "😀", "*", "x y", "$", "`"]),
+    st.sampled_from([0, 1, 3, 40, 149, 150, 151, 199, 200, 201, 700, 1999, 2000, 2001, 3001]),
+).map(lambda pair: pair[0] * pair[1])
+texts_ = st.one_of(st.text(max_size=12), runs, st.lists(runs, max_size=3).map("".join))
+names = st.one_of(st.from_regex(r"[a-z_]{1,8}", fullmatch=True), texts_.filter(bool))
+values = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), texts_),
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(names, inner, max_size=3)),
+    max_leaves=6,
+)
+payloads = st.dictionaries(names, values, max_size=60)
+
+
+def make_event(payload: dict[str, Any], labels: dict[str, Any]) -> Event:
+    return Event(
+        id="evt_" + "b" * 32,
+        type="order.created",
+        timestamp=datetime(2026, 6, 3, 12, 0, tzinfo=UTC),
+        payload=payload,
+        labels=labels,
+    )
+
+
+def strings_in(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        return [s for item in value.values() for s in strings_in(item)]
+    if isinstance(value, list):
+        return [s for item in value for s in strings_in(item)]
+    return [value] if isinstance(value, str) else []
+
+
+def assert_under_slack_caps(blocks: list[dict[str, Any]]) -> None:
+    assert block_problems(blocks) == []
+    assert len(blocks) <= SLACK_BLOCKS
+    for block in blocks:
+        kind = block["type"]
+        if kind == "header":
+            assert 1 <= len(block["text"]["text"]) <= SLACK_HEADER
+        if kind == "section":
+            if "text" in block:
+                assert 1 <= len(block["text"]["text"]) <= SLACK_SECTION_TEXT
+            assert len(block.get("fields", [])) <= SLACK_FIELDS
+            assert all(1 <= len(f["text"]) <= SLACK_FIELD_TEXT for f in block.get("fields", []))
+        if kind == "context":
+            assert 1 <= len(block["elements"]) <= SLACK_CONTEXT_ELEMENTS
+            assert all(
+                1 <= len(e.get("text", " ")) <= SLACK_SECTION_TEXT for e in block["elements"]
+            )
+        if kind == "image":
+            assert len(block.get("alt_text", "")) <= SLACK_ALT_TEXT
+
+
+def link_block(event: Event) -> dict[str, Any]:
+    return blockkit.full_payload_link(CTX.event_url(event))
+
+
+def assert_marked(message: blockkit.Message, event: Event) -> None:
+    """Truncated means the link closes the message; the link appears only then."""
+    has_link = bool(message.blocks) and message.blocks[-1] == link_block(event)
+    assert has_link is message.truncated
+    assert sum(block == link_block(event) for block in message.blocks) == int(message.truncated)
+
+
+def assert_whole_entities(blocks: list[dict[str, Any]]) -> None:
+    """Escaped event text is never cut inside `&amp;`, `&lt;` or `&gt;`."""
+    for text in strings_in(blocks):
+        for start in (i for i, char in enumerate(text) if char == "&"):
+            assert text.startswith(("&amp;", "&lt;", "&gt;"), start), text[start : start + 6]
+
+
+def shown_text(blocks: list[dict[str, Any]]) -> str:
+    return "\n".join(strings_in(blocks))
+
+
+@settings(max_examples=120)
+@given(
+    payloads,
+    st.dictionaries(names, values, max_size=5),
+    st.one_of(st.none(), texts_, st.just("$event.title"), st.just("Order $event.id!")),
+    st.one_of(st.none(), st.lists(names, max_size=12)),
+)
+@example({"a": "x"}, {}, "t" * 151, None)
+@example({"title": "&" * 149}, {}, "$event.title", None)
+@example({"note": "&" * 3001}, {}, None, None)
+@example({"n": "a" + "<" * 700}, {}, None, ["n", "n", "n", "n", "n", "n", "n", "n", "n", "n", "n"])
+def test_default_message_stays_under_the_caps_and_never_drops_a_field_unmarked(
+    payload: dict[str, Any],
+    labels: dict[str, Any],
+    title: str | None,
+    fields: list[str] | None,
+) -> None:
+    event = make_event(payload, labels)
+    options: dict[str, Any] = {"channel": "#c", "token": "${T}"}
+    if title is not None:
+        options["title"] = title
+    if fields is not None:
+        options["fields"] = fields
+    message = SlackDestination.model_validate(options).message(event, CTX)
+    assert_under_slack_caps(message.blocks)
+    assert_marked(message, event)
+    assert message.text
+    assert_whole_entities(message.blocks[1:-1] if message.truncated else message.blocks[1:])
+    if message.truncated:
+        assert ELLIPSIS in shown_text(message.blocks[:-1]) or len(message.blocks) == SLACK_BLOCKS
+        return
+    shown = shown_text(message.blocks)
+    expected_title = blockkit.render_text(title, event.fields()) if title else ""
+    assert message.blocks[0]["text"]["text"] == (expected_title or event.type)
+    for name, value in blockkit.key_fields(event, fields):
+        text = blockkit.as_text(value)
+        if text:
+            assert blockkit.escape(text) in shown
+            assert blockkit.escape(name) in shown
+    assert event.id in shown
+
+
+template_parts = st.one_of(
+    texts_, st.sampled_from(["$event.a", "$event.b", "\n", "\n\n", "$event.a\n", "$$", "${X}"])
+)
+
+
+@settings(max_examples=120)
+@given(
+    st.lists(template_parts, max_size=12).map("".join).filter(lambda t: t.strip()),
+    st.fixed_dictionaries({"a": texts_, "b": values}),
+)
+@example("a" * 3000 + "\n" + "b" * 3000, {"a": "", "b": None})
+@example("$event.a" * 11, {"a": "&" * 3001, "b": None})
+def test_template_message_keeps_every_character_or_marks_the_cut(
+    template: str, payload: dict[str, Any]
+) -> None:
+    event = make_event(payload, {})
+    dest = SlackDestination.model_validate({"channel": "#c", "token": "${T}", "template": template})
+    try:
+        message = dest.message(event, CTX)
+    except TemplateTooLarge as exc:
+        assert exc.field == "template"
+        return
+    assert_under_slack_caps(message.blocks)
+    assert_marked(message, event)
+    rendered = blockkit.render_text(template, blockkit.escaped_fields(event))
+    sections = [b["text"]["text"] for b in message.blocks if b["type"] == "section"]
+    if message.truncated:
+        assert sections[-1].endswith(ELLIPSIS)
+        assert rendered.replace("\n", "").startswith(
+            "".join(sections)[:-1].replace("\n", "").rstrip()
+        )
+    elif rendered.strip():
+        assert "".join(sections).replace("\n", "").strip() == rendered.replace("\n", "").strip()
+
+
+text_objects = st.builds(lambda t: {"type": "mrkdwn", "text": t}, texts_)
+raw_blocks = st.one_of(
+    st.builds(lambda t: {"type": "header", "text": {"type": "plain_text", "text": t}}, texts_),
+    st.builds(lambda t: {"type": "section", "text": t}, text_objects),
+    st.builds(lambda f: {"type": "section", "fields": f}, st.lists(text_objects, max_size=14)),
+    st.builds(
+        lambda t, f: {"type": "section", "text": t, "fields": f},
+        text_objects,
+        st.lists(text_objects, min_size=1, max_size=12),
+    ),
+    st.builds(
+        lambda e: {"type": "context", "elements": e},
+        st.lists(text_objects, min_size=1, max_size=14),
+    ),
+    st.builds(
+        lambda t: {"type": "image", "image_url": "https://x.example/i.png", "alt_text": t},
+        texts_,
+    ),
+    st.just({"type": "divider"}),
+)
+
+
+def cut_or_kept(before: str, after: str, cap: int) -> str:
+    if after == before or (not before and after == " "):
+        return "kept"
+    assert len(before) > cap, (before[:40], after[:40])
+    assert after.endswith(ELLIPSIS) and before.startswith(after[:-1])
+    return "cut"
+
+
+@settings(max_examples=150)
+@given(st.lists(raw_blocks, max_size=60), st.text(max_size=400))
+@example([{"type": "header", "text": {"type": "plain_text", "text": ""}}], "x")
+@example([{"type": "section", "fields": [{"type": "mrkdwn", "text": ""}]}], "x")
+@example([{"type": "context", "elements": [{"type": "mrkdwn", "text": ""}]}], "x")
+def test_fit_cuts_only_what_is_over_a_cap_and_always_says_so(
+    blocks: list[dict[str, Any]], fallback: str
+) -> None:
+    event = make_event({}, {})
+    message = blockkit.fit(blocks, fallback, CTX.event_url(event))
+    assert_under_slack_caps(message.blocks)
+    assert_marked(message, event)
+    kept = message.blocks[:-1] if message.truncated else message.blocks
+    changes = []
+    if len(kept) < len(blocks):
+        changes.append("blocks")
+    for before, after in zip(blocks, kept, strict=False):
+        assert before["type"] == after["type"]
+        if before["type"] == "header":
+            changes.append(cut_or_kept(before["text"]["text"], after["text"]["text"], SLACK_HEADER))
+        if before["type"] == "section" and "text" in after and before["text"]["text"].strip():
+            changes.append(
+                cut_or_kept(before["text"]["text"], after["text"]["text"], SLACK_SECTION_TEXT)
+            )
+        for key, cap, text_cap in (
+            ("fields", SLACK_FIELDS, SLACK_FIELD_TEXT),
+            ("elements", SLACK_CONTEXT_ELEMENTS, SLACK_SECTION_TEXT),
+        ):
+            if key in before:
+                if len(before[key]) > cap:
+                    changes.append(key)
+                for old, new in zip(before[key], after[key], strict=False):
+                    changes.append(cut_or_kept(old["text"], new["text"], text_cap))
+        if before["type"] == "image":
+            changes.append(cut_or_kept(before["alt_text"], after["alt_text"], SLACK_ALT_TEXT))
+    was_cut = any(change != "kept" for change in changes)
+    assert message.truncated is was_cut
+    assert len(message.text) <= blockkit.MAX_FALLBACK and message.text
