@@ -65,7 +65,12 @@ async def test_a_body_nested_tens_of_thousands_deep_is_a_clear_422_not_a_500(
     deep = opener * levels + "1" + closer * levels
     body = '{"type": "test.limits.x", "payload": {"a": ' + deep + "}}"
     assert len(body) < 256 * 1024
-    for path in ("/v1/events", "/v1/events/batch", "/v1/events/evt_x/redeliver"):
+    for path in (
+        "/v1/events",
+        "/v1/events/batch",
+        "/v1/events/evt_x/redeliver",
+        "/codec/decode",
+    ):
         response = await api.post(
             path, content=body.encode(), headers={"Content-Type": "application/json"}
         )
