@@ -49,6 +49,7 @@ class Post:
     unanswered: int = 0
     unavailable: int = 0
     error: str | None = None
+    seconds: float = 0.0
 
 
 @dataclass
@@ -85,6 +86,7 @@ class Driver:
         pause = 0.1
         post.error = None
         tries = 0
+        began = time.monotonic()
         while time.monotonic() < deadline and (max_attempts is None or tries < max_attempts):
             tries += 1
             post.attempts += 1
@@ -98,6 +100,7 @@ class Driver:
                 if response.status_code == 202:
                     answer = response.json()
                     post.id, post.duplicate = answer["id"], answer["duplicate"]
+                    post.seconds = time.monotonic() - began
                     return post
                 if response.status_code != 503:
                     post.error = f"{response.status_code} {response.text[:300]}"

@@ -188,6 +188,7 @@ class ChaosStack:
         self.server_restarts = 0
         self.api_restarts = 0
         self.in_flight_at_kills: list[int] = []
+        self.accepted_at_restarts: list[int] = []
         self._verified: set[str] = set()
 
     @property
@@ -249,8 +250,10 @@ class ChaosStack:
         self.worker.start()
         await self.worker.wait_ready(self._worker_polling, within=120)
 
-    async def restart_server(self, down_seconds: float = 1.0) -> None:
+    async def restart_server(self, down_seconds: float = 1.0, accepted: int | None = None) -> None:
         """SIGKILL the dev server and start it again on the same database file and port."""
+        if accepted is not None:
+            self.accepted_at_restarts.append(accepted)
         process = self.server.process
         if process is not None and process.poll() is None:
             process.kill()
@@ -326,6 +329,7 @@ class ChaosStack:
             server_restarts=self.server_restarts,
             api_restarts=self.api_restarts,
             in_flight_at_kills=list(self.in_flight_at_kills),
+            accepted_at_restarts=list(self.accepted_at_restarts),
             wall_seconds=wall_seconds,
         )
         posts = driver.posts
@@ -337,6 +341,7 @@ class ChaosStack:
         report.driver_retries_503 = sum(p.unavailable for p in posts)
         report.driver_retries_unanswered = sum(p.unanswered for p in posts)
         report.accepted_as_duplicate = sum(1 for p in posts if p.id and p.duplicate)
+        report.slowest_202 = max((p.seconds for p in posts if p.id), default=0.0)
 
         every = await self.workflow_ids() - earlier
         completed = await self.workflow_ids("Completed") - earlier
@@ -428,10 +433,13 @@ async def crash_run(
         async def kill() -> None:
             await stack.kill_worker(in_flight=stack.in_flight(driver))
 
+        async def restart() -> None:
+            await stack.restart_server(accepted=driver.accepted)
+
         await asyncio.gather(
             driver.drive(events),
             at_shares(worker_kills, lambda: stack.delivered() - baseline, kill),
-            at_shares(server_restarts, lambda: driver.accepted, stack.restart_server),
+            at_shares(server_restarts, lambda: driver.accepted, restart),
         )
         accepted = [p.id for p in driver.posts if p.id is not None]
         await stack.wait_completed(accepted, within=max(0.0, deadline - time.monotonic()))

@@ -33,6 +33,8 @@ class Report:
     server_restarts: int = 0
     api_restarts: int = 0
     in_flight_at_kills: list[int] = field(default_factory=list)
+    accepted_at_restarts: list[int] = field(default_factory=list)
+    slowest_202: float = 0.0
     wall_seconds: float = 0.0
 
     @property
@@ -67,6 +69,7 @@ class Report:
             ("events sent", str(self.sent)),
             ("accepted (202)", str(self.accepted)),
             ("  of them answered duplicate on a retry", str(self.accepted_as_duplicate)),
+            ("  slowest 202, retries included", f"{self.slowest_202:.1f} s"),
             ("  driver retries after 503 / no answer", f"{self.driver_retries_503} / "
              f"{self.driver_retries_unanswered}"),
             ("events in Temporal", str(self.temporal_events)),
@@ -87,6 +90,7 @@ class Report:
             ("worker kills (SIGKILL)", str(self.worker_kills)),
             ("  events in flight at each kill", ", ".join(map(str, self.in_flight_at_kills))),
             ("Temporal server restarts", str(self.server_restarts)),
+            ("  events accepted when it went down", ", ".join(map(str, self.accepted_at_restarts))),
             ("API restarts", str(self.api_restarts)),
             ("wall time", f"{self.wall_seconds:.1f} s"),
             ("events/s (accepted / wall time)", f"{rate:.1f}"),
