@@ -90,11 +90,13 @@ class EventPipelineWorkflow:
         while index < len(pipeline.steps) and event is not None:
             step = pipeline.steps[index]
             if step.kind in PURE_STEPS:
-                event, outcome = apply_pure_step(step, event)
+                after, outcome = apply_pure_step(step, event)
                 ps.steps.append(outcome)
                 if outcome.outcome == "failed":
-                    ps.state = "failed"
-                    return
+                    if not await self._held_until_redelivered(ps, pipeline.name):
+                        return
+                    continue
+                event = after
             else:
                 try:
                     out = await workflow.execute_local_activity(
@@ -111,13 +113,8 @@ class EventPipelineWorkflow:
                             step=step.kind, outcome="failed", detail={"error": info.model_dump()}
                         )
                     )
-                    ps.state = "failed"
-                    self._refresh()
-                    if not await self._wait_for_redelivery((pipeline.name, STEPS_KEY)):
-                        ps.state = "expired"
+                    if not await self._held_until_redelivered(ps, pipeline.name):
                         return
-                    ps.steps.pop()
-                    ps.state = "running"
                     continue
                 event = out.event
                 ps.steps.append(StepOutcome(step=step.kind, outcome="applied", detail=out.detail))
@@ -135,6 +132,18 @@ class EventPipelineWorkflow:
                 continue
             deliveries.append(self._deliver(pipeline, destination, event, dstatus))
         await asyncio.gather(*deliveries)
+
+    async def _held_until_redelivered(self, ps: PipelineStatus, pipeline: str) -> bool:
+        """A failed step holds its pipeline as a dead letter: True once a redeliver asks for
+        the step again, False when the retention ran out first."""
+        ps.state = "failed"
+        self._refresh()
+        if not await self._wait_for_redelivery((pipeline, STEPS_KEY)):
+            ps.state = "expired"
+            return False
+        ps.steps.pop()
+        ps.state = "running"
+        return True
 
     async def _wait_for_redelivery(self, key: tuple[str, str]) -> RedeliverRequest | None:
         try:

@@ -123,7 +123,7 @@ async def test_the_same_template_under_the_limit_is_delivered(
     assert done["state"] == "delivered"
 
 
-async def test_a_set_step_over_the_limit_fails_the_pipeline_with_the_code(
+async def test_a_set_step_over_the_limit_holds_the_pipeline_as_failed_with_the_code(
     api: httpx.AsyncClient,
 ) -> None:
     event_id = await emit(api, "tl.set", {"a": HALF})
@@ -133,3 +133,7 @@ async def test_a_set_step_over_the_limit_fails_the_pipeline_with_the_code(
     assert step["outcome"] == "failed"
     assert step["detail"]["error"]["code"] == "template_too_large"
     assert "set.summary" in step["detail"]["error"]["message"]
+    redeliver = await api.post(f"/v1/events/{event_id}/redeliver", json={"pipeline": "set"})
+    assert redeliver.status_code == 202, redeliver.text
+    again = await wait_status(api, event_id, {"failed"})
+    assert again["pipelines"][0]["steps"][0]["detail"]["error"]["code"] == "template_too_large"
