@@ -317,8 +317,7 @@ class _Session:
             done, after = await self._already_appended(page_id, event, blocks)
         resumed_from = done
         requests = 0
-        while done < len(blocks):
-            batch = blocks[done : done + nv.MAX_CHILDREN]
+        for batch in nv.append_batches(blocks[done:]):
             kwargs: dict[str, Any] = {"block_id": page_id, "children": batch}
             if after:
                 kwargs["after"] = after
@@ -327,7 +326,6 @@ class _Session:
             results = answer.get("results") or []
             if after and results:
                 after = str(results[-1].get("id") or after)
-            done += len(batch)
         return {
             "page_id": page_id,
             "blocks": len(blocks),

@@ -2,12 +2,15 @@
 
 Limits (Notion "Request limits"): 2000 characters per rich-text `text.content`, 100 rich-text
 objects per array; url 2000, email and phone_number 200; 100 items in a multi_select; 100 children
-per append. What would go over is cut and marked with an ellipsis, never dropped unmarked.
+and 500 KB per append. What would go over is cut and marked with an ellipsis, never dropped
+unmarked. Notion counts characters as JavaScript does, in UTF-16 code units, so an emoji is two.
 """
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -23,6 +26,7 @@ MAX_PHONE = 200
 MAX_MULTI_SELECT = 100
 MAX_OPTION_NAME = 100
 MAX_CHILDREN = 100
+MAX_REQUEST_BYTES = 450_000
 ELLIPSIS = "…"
 
 READ_ONLY = frozenset(
@@ -56,15 +60,52 @@ def normalise(name: str) -> str:
     return re.sub(r"[^0-9a-z]", "", name.lower())
 
 
+def utf16_length(text: str) -> int:
+    """Length as Notion measures it."""
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+
+def _units(char: str) -> int:
+    return 2 if ord(char) > 0xFFFF else 1
+
+
+def _fit_units(piece: str, limit: int) -> str:
+    over = utf16_length(piece) - limit
+    end = len(piece)
+    while over > 0:
+        end -= 1
+        over -= _units(piece[end])
+    return piece[:end]
+
+
+def chunks(text: str, limit: int = MAX_TEXT) -> list[str]:
+    """Consecutive pieces of at most `limit` UTF-16 units, never splitting a character."""
+    pieces: list[str] = []
+    start = 0
+    while start < len(text):
+        piece = _fit_units(text[start : start + limit], limit)
+        pieces.append(piece)
+        start += len(piece)
+    return pieces
+
+
+def _objects(pieces: list[str]) -> list[dict[str, Any]]:
+    return [{"type": "text", "text": {"content": piece}} for piece in pieces]
+
+
 def rich_text(text: str) -> tuple[list[dict[str, Any]], bool]:
     """Text as rich-text objects of at most 2000 characters each, at most 100 of them; the last
     is cut with an ellipsis when the text is longer than that (then True)."""
-    chunks = [text[i : i + MAX_TEXT] for i in range(0, len(text), MAX_TEXT)] or []
-    truncated = len(chunks) > MAX_RICH_TEXT_OBJECTS
+    pieces = chunks(text)
+    truncated = len(pieces) > MAX_RICH_TEXT_OBJECTS
     if truncated:
-        chunks = chunks[:MAX_RICH_TEXT_OBJECTS]
-        chunks[-1] = chunks[-1][: MAX_TEXT - 1] + ELLIPSIS
-    return [{"type": "text", "text": {"content": chunk}} for chunk in chunks], truncated
+        pieces = pieces[:MAX_RICH_TEXT_OBJECTS]
+        pieces[-1] = _fit_units(pieces[-1], MAX_TEXT - 1) + ELLIPSIS
+    return _objects(pieces), truncated
+
+
+def _size(value: Any) -> int:
+    return len(json.dumps(value))
 
 
 def plain(objects: list[dict[str, Any]]) -> str:
@@ -202,11 +243,41 @@ def _block(kind: str, text: str) -> dict[str, Any]:
 
 
 def text_blocks(kind: str, text: str) -> list[dict[str, Any]]:
-    """Long text as several blocks, each under the rich-text limits."""
-    step = MAX_TEXT * MAX_RICH_TEXT_OBJECTS
-    return [_block(kind, text[i : i + step]) for i in range(0, len(text), step)] or [
-        _block(kind, "")
-    ]
+    """Long text as several blocks, each under the rich-text limits and small enough to be sent
+    on its own (its JSON, with every non-ASCII character escaped, under MAX_REQUEST_BYTES)."""
+    blocks: list[dict[str, Any]] = []
+    group: list[str] = []
+    size = 0
+    for piece in chunks(text):
+        piece_size = _size(piece) + 40
+        if group and (len(group) == MAX_RICH_TEXT_OBJECTS or size + piece_size > _BLOCK_BYTES):
+            blocks.append(_rich_block(kind, group))
+            group, size = [], 0
+        group.append(piece)
+        size += piece_size
+    return [*blocks, _rich_block(kind, group)]
+
+
+_BLOCK_BYTES = MAX_REQUEST_BYTES - 10_000
+
+
+def _rich_block(kind: str, pieces: list[str]) -> dict[str, Any]:
+    return {"object": "block", "type": kind, kind: {"rich_text": _objects(pieces)}}
+
+
+def append_batches(blocks: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+    """The blocks in order, as appends of at most 100 children and MAX_REQUEST_BYTES."""
+    batch: list[dict[str, Any]] = []
+    size = 0
+    for block in blocks:
+        block_size = _size(block) + 1
+        if batch and (len(batch) == MAX_CHILDREN or size + block_size > MAX_REQUEST_BYTES):
+            yield batch
+            batch, size = [], 0
+        batch.append(block)
+        size += block_size
+    if batch:
+        yield batch
 
 
 def marker_text(event_type: str, event_id: str) -> str:

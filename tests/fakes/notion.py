@@ -12,6 +12,7 @@ with the integration, 400 `validation_error` naming the property or limit, 400
 
 from __future__ import annotations
 
+import json
 import math
 import time
 import uuid
@@ -314,7 +315,10 @@ class FakeNotion:
 
     async def _append_children(self, request: Request) -> dict[str, Any]:
         page = self._page(request.path_params["id"])
-        body = await request.json()
+        raw = await request.body()
+        if len(raw) > 500_000:
+            raise NotionFail(400, "validation_error", "Request body is larger than 500 KB.")
+        body = json.loads(raw)
         children = body.get("children") or []
         if len(children) > 100:
             raise NotionFail(
@@ -356,11 +360,12 @@ def _check_rich_text(where: str, objects: list[dict[str, Any]]) -> None:
         raise NotionFail(400, "validation_error", f"{where}.length should be ≤ `100`")
     for i, obj in enumerate(objects):
         content = (obj.get("text") or {}).get("content", "")
-        if len(content) > 2000:
+        length = len(content.encode("utf-16-le", "surrogatepass")) // 2
+        if length > 2000:
             raise NotionFail(
                 400,
                 "validation_error",
-                f"{where}[{i}].text.content.length should be ≤ `2000`, instead was `{len(content)}`.",
+                f"{where}[{i}].text.content.length should be ≤ `2000`, instead was `{length}`.",
             )
 
 

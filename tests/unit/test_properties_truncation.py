@@ -3,6 +3,7 @@ the message or page stays under every cap, and anything cut is marked, never sil
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -10,6 +11,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from ingestlayer.destinations import blockkit
+from ingestlayer.destinations import notion_values as nv
 from ingestlayer.destinations.base import DeliveryContext
 from ingestlayer.destinations.slack import SlackDestination
 from ingestlayer.events import Event
@@ -248,3 +250,94 @@ def test_fit_cuts_only_what_is_over_a_cap_and_always_says_so(
     was_cut = any(change != "kept" for change in changes)
     assert message.truncated is was_cut
     assert len(message.text) <= blockkit.MAX_FALLBACK and message.text
+
+
+# Notion: the limits as its "Request limits" page states them, lengths as JavaScript counts them
+
+NOTION_TEXT = 2000
+NOTION_OBJECTS = 100
+NOTION_CHILDREN = 100
+NOTION_REQUEST_BYTES = 500_000
+
+
+def js_length(text: str) -> int:
+    return sum(2 if ord(char) > 0xFFFF else 1 for char in text)
+
+
+def contents(objects: list[dict[str, Any]]) -> list[str]:
+    return [o["text"]["content"] for o in objects]
+
+
+notion_runs = st.tuples(
+    st.sampled_from(["a", "😀", "é", "漢", "\n", "a😀", "\U0010ffff", "\ud800"]),
+    st.sampled_from([0, 1, 999, 1000, 1001, 1999, 2000, 2001, 4001, 100_001, 200_000]),
+).map(lambda pair: pair[0] * pair[1])
+notion_texts = st.one_of(
+    st.text(max_size=30), notion_runs, st.lists(notion_runs, max_size=3).map("".join)
+)
+
+
+short_notion_texts = st.one_of(
+    st.text(max_size=30),
+    st.tuples(st.sampled_from(["a", "😀", "漢"]), st.sampled_from([1, 1999, 2001])).map(
+        lambda pair: pair[0] * pair[1]
+    ),
+)
+
+
+@settings(max_examples=80)
+@given(notion_texts)
+@example("😀" * 1001)
+@example("a" + "😀" * 1000)
+@example("😀" * 100_001)
+@example("a" * 200_001)
+def test_rich_text_chunks_fit_notion_and_only_a_marked_cut_loses_text(text: str) -> None:
+    objects, truncated = nv.rich_text(text)
+    pieces = contents(objects)
+    assert len(objects) <= NOTION_OBJECTS
+    assert all(1 <= js_length(piece) <= NOTION_TEXT for piece in pieces)
+    if truncated:
+        assert js_length(text) > NOTION_TEXT * NOTION_OBJECTS
+        assert pieces[-1].endswith(ELLIPSIS)
+        assert text.startswith("".join(pieces)[:-1])
+    else:
+        assert "".join(pieces) == text
+
+
+@settings(max_examples=60)
+@given(notion_texts, st.sampled_from(["paragraph", "bulleted_list_item", "heading_3"]))
+@example("😀" * 200_000, "paragraph")
+@example("漢" * 200_000, "paragraph")
+def test_text_blocks_carry_all_of_the_text_each_block_small_enough_to_send(
+    text: str, kind: str
+) -> None:
+    blocks = nv.text_blocks(kind, text)
+    assert "".join(piece for b in blocks for piece in contents(b[kind]["rich_text"])) == text
+    for block in blocks:
+        objects = block[kind]["rich_text"]
+        assert len(objects) <= NOTION_OBJECTS
+        assert all(1 <= js_length(piece) <= NOTION_TEXT for piece in contents(objects))
+        assert len(json.dumps({"children": [block]}).encode()) <= NOTION_REQUEST_BYTES
+
+
+@settings(max_examples=60)
+@given(
+    st.lists(st.tuples(names, values), max_size=250),
+    st.one_of(st.none(), st.lists(short_notion_texts, max_size=150).map("\n".join)),
+)
+@example([("n", "x" * 300)] * 120, None)
+@example([], "\n".join(["line"] * 250))
+@example([], "漢" * 200_000 + "\n" + "😀" * 200_000)
+def test_page_appends_are_in_order_cover_every_block_and_fit_one_request(
+    fields: list[tuple[str, Any]], template_text: str | None
+) -> None:
+    blocks = nv.page_blocks("order.created", "evt_1", fields, template_text)
+    batches = list(nv.append_batches(blocks))
+    assert [block for batch in batches for block in batch] == blocks
+    for batch in batches:
+        assert 1 <= len(batch) <= NOTION_CHILDREN
+        assert len(json.dumps({"children": batch}).encode()) <= NOTION_REQUEST_BYTES
+    if template_text is not None:
+        lines = template_text.split("\n")
+        text = [nv.block_text(block) for block in blocks[1:]]
+        assert "".join(text) == "".join(lines)
