@@ -161,7 +161,7 @@ def _option_name(value: Any) -> tuple[str | None, str | None]:
         return None, "empty value"
     if "," in name:
         return None, "select option names cannot contain commas"
-    if len(name) > MAX_OPTION_NAME:
+    if utf16_length(name) > MAX_OPTION_NAME:
         return None, f"option names are at most {MAX_OPTION_NAME} characters"
     return name, None
 
@@ -170,7 +170,7 @@ def _limited(kind: str, value: Any, limit: int) -> Coerced:
     text = as_text(value).strip()
     if not text:
         return Coerced(skipped="empty value")
-    if len(text) > limit:
+    if utf16_length(text) > limit:
         return Coerced(skipped=f"{kind} values are at most {limit} characters")
     return Coerced(value={kind: text})
 
@@ -200,7 +200,7 @@ def coerce(prop: dict[str, Any], value: Any) -> Coerced:
         names = [n for n in (as_text(i).strip() for i in items) if n]
         cut = len(names) > MAX_MULTI_SELECT
         names = names[:MAX_MULTI_SELECT]
-        bad = [n for n in names if len(n) > MAX_OPTION_NAME or "," in n]
+        bad = [n for n in names if utf16_length(n) > MAX_OPTION_NAME or "," in n]
         if bad or not names:
             return Coerced(skipped="empty value" if not names else "an option name is invalid")
         return Coerced(value={"multi_select": [{"name": n} for n in names]}, truncated=cut)

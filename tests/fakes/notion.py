@@ -355,12 +355,17 @@ def _not_found(what: str, object_id: str) -> NotionFail:
     )
 
 
+def _js_length(text: str) -> int:
+    """Notion validates lengths as JavaScript counts them: UTF-16 code units."""
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+
 def _check_rich_text(where: str, objects: list[dict[str, Any]]) -> None:
     if len(objects) > 100:
         raise NotionFail(400, "validation_error", f"{where}.length should be ≤ `100`")
     for i, obj in enumerate(objects):
         content = (obj.get("text") or {}).get("content", "")
-        length = len(content.encode("utf-16-le", "surrogatepass")) // 2
+        length = _js_length(content)
         if length > 2000:
             raise NotionFail(
                 400,
@@ -381,7 +386,7 @@ def _check_property(source: DataSource, name: str, value: dict[str, Any]) -> Non
     given = value[kind]
     if kind in ("title", "rich_text"):
         _check_rich_text(f"body.properties.{name}.{kind}", given)
-    elif kind in LIMITS and given is not None and len(given) > LIMITS[kind]:
+    elif kind in LIMITS and given is not None and _js_length(given) > LIMITS[kind]:
         raise NotionFail(
             400,
             "validation_error",

@@ -341,3 +341,41 @@ def test_page_appends_are_in_order_cover_every_block_and_fit_one_request(
         lines = template_text.split("\n")
         text = [nv.block_text(block) for block in blocks[1:]]
         assert "".join(text) == "".join(lines)
+
+
+notion_kinds = st.sampled_from(
+    "title rich_text number select multi_select status date checkbox url email phone_number"
+    " formula people unknown".split()
+)
+notion_values = st.one_of(
+    values,
+    notion_texts,
+    st.lists(st.one_of(st.text(max_size=4), st.sampled_from(["😀" * 51, "a" * 101])), max_size=110),
+    st.sampled_from(["😀" * 1001, "é" * 200, "😀" * 101, "2026-06-03", "yes", "1,250"]),
+)
+
+
+@settings(max_examples=150)
+@given(notion_kinds, notion_values)
+@example("email", "😀" * 101)
+@example("select", "😀" * 51)
+@example("multi_select", ["😀" * 51])
+def test_a_coerced_property_value_fits_notion_or_says_why_not(kind: str, value: Any) -> None:
+    prop = {"type": kind, kind: {"options": [{"name": "Done"}]}}
+    coerced = nv.coerce(prop, value)
+    assert (coerced.value is None) is (coerced.skipped is not None)
+    if coerced.value is None:
+        return
+    given = coerced.value[kind]
+    if kind in ("title", "rich_text"):
+        assert len(given) <= NOTION_OBJECTS
+        assert all(js_length(piece) <= NOTION_TEXT for piece in contents(given))
+        full = blockkit.as_text(value)
+        assert ("".join(contents(given)) == full) is not coerced.truncated
+    if kind in ("url", "email", "phone_number"):
+        assert 1 <= js_length(given) <= (2000 if kind == "url" else 200)
+    if kind == "select":
+        assert 1 <= js_length(given["name"]) <= 100 and "," not in given["name"]
+    if kind == "multi_select":
+        assert 1 <= len(given) <= 100
+        assert all(1 <= js_length(o["name"]) <= 100 and "," not in o["name"] for o in given)
