@@ -339,7 +339,7 @@ fragments = st.sampled_from(
 grammar_noise = st.lists(fragments, max_size=30).map("".join)
 
 
-@settings(max_examples=300)
+@settings(max_examples=200)
 @given(st.one_of(st.text(max_size=60), grammar_noise), events)
 @example("", {})
 @example("a = 'unclosed", {})
@@ -356,7 +356,7 @@ def test_any_text_parses_or_raises_the_typed_error_with_a_position(
         assert isinstance(expression.evaluate(fields), bool)
 
 
-@settings(max_examples=200)
+@settings(max_examples=120)
 @given(cases())
 def test_generated_expressions_parse_and_agree_with_the_reference_evaluator(
     case: tuple[dict[str, Any], Node, str],
