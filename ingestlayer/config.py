@@ -18,11 +18,12 @@ from pydantic import (
     model_validator,
 )
 
-from ingestlayer import expressions, templates
+from ingestlayer import expressions, secrets, templates
 from ingestlayer.classify import ClassifyStep
 from ingestlayer.destinations import REGISTRY
 from ingestlayer.durations import Seconds
 from ingestlayer.redaction import RedactStep
+from ingestlayer.secrets import literal_secret_message
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_\-]{0,62}$"
 MAX_DESTINATIONS = 20
@@ -174,6 +175,10 @@ class _DestinationEntryBase(BaseModel):
     def _exactly_one_kind(self) -> _DestinationEntryBase:
         if len(self.given_kinds()) != 1:
             raise ValueError("a destination names exactly one kind: " + ", ".join(sorted(REGISTRY)))
+        kind = self.given_kinds()[0]
+        options = getattr(self, kind).model_dump(mode="json", exclude_unset=True)
+        if literal := secrets.literal_secrets(options, f"{kind}."):
+            raise ValueError(literal_secret_message(literal))
         return self
 
     def given_kinds(self) -> list[str]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable, Mapping
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from ingestlayer.destinations.errors import PermanentError
 
@@ -48,3 +49,56 @@ def scrub(text: str, hidden: Iterable[str]) -> str:
     for secret in sorted({h for h in hidden if h}, key=len, reverse=True):
         text = text.replace(secret, REDACTED)
     return text
+
+
+_CREDENTIAL_KEYS = frozenset({"token", "secret", "secrets", "api_key", "password"})
+_CREDENTIAL_HEADER = re.compile(r"authorization|token|secret|password|api[-_]?key|signature", re.I)
+
+
+def _is_reference(value: object) -> bool:
+    return isinstance(value, str) and ENV_REF.fullmatch(value) is not None
+
+
+def _dsn_password_is_literal(dsn: str) -> bool:
+    if "${" in dsn and ENV_REF.fullmatch(dsn):
+        return False
+    try:
+        parts = urlsplit(dsn)
+        password = parts.password
+    except ValueError:
+        return False
+    passwords = [password or "", *parse_qs(parts.query).get("password", [])]
+    return any(pw and not ENV_REF.fullmatch(unquote(pw)) for pw in passwords)
+
+
+def literal_secrets(options: Mapping[str, object], path: str = "") -> list[str]:
+    """Paths in destination settings whose credential is written out instead of `${ENV}`.
+
+    Settings travel in the workflow's input, so a literal token would sit in Temporal's history:
+    credentials (tokens, signing secrets, DSN passwords, credential-like headers) must be
+    references that the worker resolves."""
+    found: list[str] = []
+    for key, value in options.items():
+        where = f"{path}{key}"
+        if key in _CREDENTIAL_KEYS:
+            items = value if isinstance(value, list) else [value]
+            if any(item is not None and not _is_reference(item) for item in items):
+                found.append(where)
+        elif key == "dsn" and isinstance(value, str) and _dsn_password_is_literal(value):
+            found.append(f"{where} (its password)")
+        elif key == "headers" and isinstance(value, Mapping):
+            found += [
+                f"{where}.{name}"
+                for name, header in value.items()
+                if _CREDENTIAL_HEADER.search(str(name)) and not references(str(header))
+            ]
+        elif isinstance(value, Mapping):
+            found += literal_secrets(value, f"{where}.")
+    return found
+
+
+def literal_secret_message(paths: list[str]) -> str:
+    return (
+        f"{', '.join(paths)}: write credentials as ${{ENV_NAME}} references set in the worker's "
+        "environment, not as literal values (settings are stored in workflow history)"
+    )

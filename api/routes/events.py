@@ -33,7 +33,7 @@ from api.parsing import (
     read_body,
     validate_event,
 )
-from ingestlayer import ingest, tracking
+from ingestlayer import ingest, secrets, tracking
 from ingestlayer.settings import Settings
 from ingestlayer.status import RedeliverRequest
 
@@ -217,11 +217,16 @@ def _redeliver_body(data: Any, settings: Settings) -> RedeliverIn:
         raise ApiError(422, "invalid_body", "the body is a JSON object (or empty)")
     check_shape(data, settings.max_payload_depth, settings.max_payload_keys, "the body")
     try:
-        return RedeliverIn.model_validate(data)
+        corrections = RedeliverIn.model_validate(data)
     except ValidationError as exc:
         first = exc.errors(include_url=False)[0]
         where = ".".join(str(p) for p in first["loc"])
         raise ApiError(422, "invalid_body", f"{where}: {first['msg']}") from None
+    if corrections.options and (
+        literal := secrets.literal_secrets(corrections.options, "options.")
+    ):
+        raise ApiError(422, "literal_secret", secrets.literal_secret_message(literal))
+    return corrections
 
 
 @router.post(

@@ -121,3 +121,14 @@ async def test_defaults_are_32_levels_and_10000_keys(start_api: ApiFactory) -> N
     many = {f"k{k}": 0 for k in range(10_001)}
     too_many = await api.post("/v1/events", json={"type": "test.limits.x", "payload": many})
     assert _code(too_many) == "payload_too_many_keys"
+
+
+async def test_redeliver_corrections_refuse_a_literal_secret(api: httpx.AsyncClient) -> None:
+    response = await api.post(
+        "/v1/events/evt_x/redeliver",
+        json={"destination": "hook", "options": {"auth": {"type": "bearer", "token": "t0p"}}},
+    )
+    assert response.status_code == 422
+    assert _code(response) == "literal_secret"
+    assert "options.auth.token" in response.json()["error"]["message"]
+    assert "t0p" not in response.text

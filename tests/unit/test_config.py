@@ -193,3 +193,41 @@ def test_bad_classify_settings_point_at_their_line() -> None:
     )
     assert err.line is not None and 5 <= err.line <= 9
     assert "classify" in err.reason
+
+
+@pytest.mark.parametrize(
+    ("destination", "named"),
+    [
+        ('slack: {channel: "#a", token: xoxb-123-written-out}', "slack.token"),
+        ('notion: {page: "p1", token: ntn_written_out}', "notion.token"),
+        (
+            'webhook: {url: "https://h.example/x", auth: {type: bearer, token: abc}}',
+            "webhook.auth.token",
+        ),
+        (
+            'webhook: {url: "https://h.example/x", auth: {type: hmac, secrets: ["${OLD}", new]}}',
+            "webhook.auth.secrets",
+        ),
+        ('webhook: {url: "https://h.example/x", headers: {X-Api-Key: k1}}', "webhook.headers"),
+        ('postgres: {dsn: "postgresql://u:hunter2@db/x", table: t}', "postgres.dsn"),
+        ('postgres: {dsn: "postgresql://u@db/x?password=hunter2", table: t}', "postgres.dsn"),
+    ],
+)
+def test_a_literal_credential_is_refused_at_its_line(destination: str, named: str) -> None:
+    err = _error(
+        f"pipelines:\n  - name: p\n    on: a.b\n    destinations:\n      - {destination}\n"
+    )
+    assert err.line == 5
+    assert named in err.reason and "${ENV_NAME}" in err.reason
+    assert "hunter2" not in str(err) and "xoxb-123" not in str(err)
+
+
+def test_credentials_as_references_are_accepted() -> None:
+    [spec] = parse_text(
+        "pipelines:\n  - name: p\n    on: a.b\n    destinations:\n"
+        '      - webhook: {url: "https://h.example/x", headers: {Authorization: "Bearer ${T}",'
+        " X-Team: blue}, auth: {type: hmac, secrets: ['${OLD}', '${NEW}']}}\n"
+        '      - postgres: {dsn: "postgresql://u:${PG_PASSWORD}@db/x", table: t}\n'
+        '      - postgres: {dsn: "postgresql://u@db/x", table: t}\n'
+    )
+    assert len(spec.destinations) == 3
