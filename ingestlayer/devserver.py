@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,6 +18,8 @@ if TYPE_CHECKING:
 
 # Measured in DESIGN.md: WAL and normal sync nearly double workflows/s on the SQLite file.
 SQLITE_PRAGMAS = ("journal_mode=wal", "synchronous=normal")
+# the SDK's default of 5 s is too short on a loaded two-core machine (seen in a full test run)
+STARTUP_TIMEOUT = timedelta(seconds=60)
 
 
 class DevServerError(RuntimeError):
@@ -44,6 +47,7 @@ async def start_environment(
         dev_server_extra_args=extra,
         data_converter=converter or pydantic_data_converter,
         ui=False,
+        dev_server_startup_timeout=STARTUP_TIMEOUT,
     )
     await ensure_search_attributes(env.client, "default")
     return env

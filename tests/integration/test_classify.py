@@ -5,9 +5,11 @@ distinct request however many workers ask at once."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import socket
 import threading
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
@@ -688,6 +690,25 @@ async def test_postgres_owner_failure_lets_a_waiting_worker_call(
         await second.close()
 
 
+async def claimed(dsn: str, key: str, within: float = 10.0) -> None:
+    """Until another cache has claimed `key` (its row exists, with no answer yet)."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        deadline = time.monotonic() + within
+        while True:
+            with contextlib.suppress(asyncpg.UndefinedTableError):
+                if await conn.fetchval(
+                    "SELECT count(*) FROM ingestlayer_classify_cache"
+                    " WHERE key = $1 AND value IS NULL",
+                    key,
+                ):
+                    return
+            assert time.monotonic() < deadline, f"{key} was never claimed"
+            await asyncio.sleep(0.02)
+    finally:
+        await conn.close()
+
+
 async def test_postgres_claim_of_a_stuck_worker_expires(
     schemas: Callable[[], Awaitable[str]],
 ) -> None:
@@ -703,8 +724,8 @@ async def test_postgres_claim_of_a_stuck_worker_expires(
         return Outcome(label="critical", attempts=1)
 
     try:
-        hung = asyncio.create_task(stuck.get_or_compute("k2", hangs, ttl=60, lease=0.5))
-        await asyncio.sleep(0.15)
+        hung = asyncio.create_task(stuck.get_or_compute("k2", hangs, ttl=60, lease=1.0))
+        await claimed(dsn, "k2")
         started = asyncio.get_running_loop().time()
         outcome, shared = await healthy.get_or_compute("k2", answers, ttl=60, lease=30)
         assert (outcome.label, shared) == ("critical", False)

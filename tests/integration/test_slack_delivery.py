@@ -360,13 +360,14 @@ async def test_a_long_queue_continues_as_new_without_losing_or_reordering(
 async def test_outboxes_list_shows_a_disconnected_target(
     slack_api: tuple[httpx.AsyncClient, FakeSlack, httpx.AsyncClient],
 ) -> None:
-    api, _, _ = slack_api
+    api, fake, _ = slack_api
+    ours = {f"slack:{c.name}" for c in fake.channels.values()}
     event_id = await emit(api, "slack.broken", {"n": 2})
     await wait_status(api, event_id, {"dead_lettered"})
     deadline = time.monotonic() + 10
     while True:
         listed = (await api.get("/v1/outboxes")).json()["outboxes"]
-        held = [o for o in listed if o["state"] == "disconnected"]
+        held = [o for o in listed if o["state"] == "disconnected" and o["target"] in ours]
         if {o["error"]["code"] for o in held} >= {"token_revoked", "invalid_auth"}:
             break
         assert time.monotonic() < deadline, listed
