@@ -11,7 +11,7 @@ from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from temporalio.client import Client
 
-from api.errors import ApiError
+from api.errors import ApiError, temporal_unavailable
 from ingestlayer.config import PipelineSet
 from ingestlayer.settings import Settings
 from ingestlayer.temporal import connect
@@ -33,12 +33,7 @@ class TemporalConnection:
                 try:
                     self._client = await connect(self._settings)
                 except RuntimeError as exc:
-                    raise ApiError(
-                        503,
-                        "temporal_unavailable",
-                        "the workflow service is not reachable; retry shortly",
-                        headers={"Retry-After": "1"},
-                    ) from exc
+                    raise temporal_unavailable() from exc
         return self._client
 
 

@@ -47,6 +47,16 @@ class ApiError(Exception):
         self.headers = headers
 
 
+def temporal_unavailable(consequence: str = "") -> ApiError:
+    """503 with Retry-After: Temporal is unreachable, so nothing was started or changed."""
+    return ApiError(
+        503,
+        "temporal_unavailable",
+        f"the workflow service is not reachable; {consequence}retry shortly",
+        headers={"Retry-After": "1"},
+    )
+
+
 def error_response(
     status: int, code: str, message: str, details: Any = None, headers: dict[str, str] | None = None
 ) -> JSONResponse:

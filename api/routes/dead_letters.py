@@ -12,7 +12,7 @@ from temporalio.client import WorkflowQueryFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import ApiKeyDep, SettingsDep, TemporalClientDep
-from api.errors import ApiError
+from api.errors import ApiError, temporal_unavailable
 from api.models import ErrorBody, WorkflowRef
 from api.parsing import load_json, read_body
 from ingestlayer import bulk_redelivery, tracking
@@ -54,9 +54,7 @@ async def list_dead_letters(
     try:
         found = await tracking.dead_letters(client, event_type, destination, limit)
     except RPCError:
-        raise ApiError(
-            503, "temporal_unavailable", "the workflow service is not reachable; retry shortly"
-        ) from None
+        raise temporal_unavailable() from None
     base = settings.public_base_url.rstrip("/")
     return DeadLetterList(
         dead_letters=[
@@ -91,15 +89,6 @@ _BULK_BODY = {
         "content": {"application/json": {"schema": BulkRedeliveryRequest.model_json_schema()}},
     }
 }
-
-
-def _unavailable() -> ApiError:
-    return ApiError(
-        503,
-        "temporal_unavailable",
-        "the workflow service is not reachable; retry shortly",
-        headers={"Retry-After": "1"},
-    )
 
 
 def _redelivery_url(settings: Settings, redelivery_id: str) -> str:
@@ -159,7 +148,7 @@ async def redeliver_dead_letters(
             raise ApiError(
                 422, "invalid_filter", "the workflow service cannot run this filter"
             ) from None
-        raise _unavailable() from None
+        raise temporal_unavailable() from None
     status_url = _redelivery_url(settings, started.id)
     response.headers["Location"] = status_url
     return BulkRedeliveryAccepted(
@@ -190,7 +179,7 @@ async def get_redelivery(
             404, "redelivery_not_found", f"no bulk redelivery with id {redelivery_id[:64]}"
         ) from None
     except (RPCError, WorkflowQueryFailedError):
-        raise _unavailable() from None
+        raise temporal_unavailable() from None
     wid = bulk_redelivery.workflow_id(redelivery_id)
     ui = (
         f"{settings.temporal_ui_url.rstrip('/')}/namespaces/{settings.temporal_namespace}"

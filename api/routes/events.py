@@ -11,7 +11,7 @@ from pydantic import BaseModel, ValidationError
 from temporalio.service import RPCError
 
 from api.deps import ApiKeyDep, PipelinesDep, SettingsDep, TemporalClientDep
-from api.errors import ApiError
+from api.errors import ApiError, temporal_unavailable
 from api.models import (
     BatchAccepted,
     BatchIn,
@@ -55,12 +55,7 @@ def _limits(settings: Settings) -> ShapeLimits:
 
 
 def _unavailable() -> ApiError:
-    return ApiError(
-        503,
-        "temporal_unavailable",
-        "the workflow service is not reachable; the event was not accepted, retry shortly",
-        headers={"Retry-After": "1"},
-    )
+    return temporal_unavailable("the event was not accepted, ")
 
 
 def _json_body(model: type[BaseModel], required: bool = True) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from temporalio.service import RPCError
 
 from api.deps import ApiKeyDep, TemporalClientDep
-from api.errors import ApiError
+from api.errors import temporal_unavailable
 from api.models import ErrorBody
 from ingestlayer import tracking
 from ingestlayer.status import ErrorInfo
@@ -47,9 +47,7 @@ async def list_outboxes(
     try:
         found = await tracking.outboxes(client, limit)
     except RPCError:
-        raise ApiError(
-            503, "temporal_unavailable", "the workflow service is not reachable; retry shortly"
-        ) from None
+        raise temporal_unavailable() from None
     return OutboxList(
         outboxes=[
             Outbox(
