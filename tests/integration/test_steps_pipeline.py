@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ from tests.conftest import ApiFactory
 from tests.fakes.llm import FakeLLM
 from tests.fakes.receiver import Receiver
 from tests.fakes.serving import serve
+from tests.integration.api_helpers import environ
 from tests.integration.test_delivery import delivery, emit, wait_status
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -33,7 +34,6 @@ async def llm() -> AsyncIterator[tuple[FakeLLM, str]]:
 def pipelines(receiver_url: str, llm_url: str) -> str:
     flagship = (ROOT / "examples" / "pipelines" / "support-escalations.yml").read_text()
     flagship = flagship.replace("${INGESTLAYER_DEMO_RECEIVER_URL}", receiver_url)
-    flagship = flagship.replace("${INGESTLAYER_DEMO_WEBHOOK_SECRET}", "demo-secret")
     return (
         flagship
         + f"""
@@ -55,6 +55,12 @@ def pipelines(receiver_url: str, llm_url: str) -> str:
         when: urgency = critical
 """
     )
+
+
+@pytest.fixture(scope="module", autouse=True)
+def demo_signing_secret() -> Iterator[None]:
+    with environ({"INGESTLAYER_DEMO_WEBHOOK_SECRET": "demo-secret"}):
+        yield
 
 
 @pytest.fixture(scope="module")
