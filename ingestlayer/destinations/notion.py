@@ -283,6 +283,8 @@ class _Session:
         if title_name is not None and title_name not in properties:
             properties[title_name] = {"title": nv.rich_text(event.type)[0]}
             written.append(title_name)
+        for name in nv.fit_row(properties, keep=frozenset({marker} if marker else ())):
+            skipped.append({"property": name, "reason": "cut to fit Notion's 500 KB request (…)"})
         unknown = set(explicit) - {nv.normalise(name) for name in schema}
         for name, _ in sorted(self.dest.columns.items()):
             if nv.normalise(name) in unknown:

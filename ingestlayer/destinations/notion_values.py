@@ -108,6 +108,42 @@ def _size(value: Any) -> int:
     return len(json.dumps(value))
 
 
+def fit_row(properties: dict[str, Any], keep: frozenset[str] = frozenset()) -> list[str]:
+    """Shrink the largest text properties (halving their rich-text arrays, the last piece ending
+    in an ellipsis) until the row's request fits under MAX_REQUEST_BYTES: every property may be
+    within its own limit while the row as a whole is over Notion's 500 KB. Returns the names cut;
+    `keep` (the event-id marker) is never touched."""
+    cut: list[str] = []
+    while _size(properties) > MAX_REQUEST_BYTES:
+        texts = {
+            name: value[kind]
+            for name, value in properties.items()
+            for kind in ("rich_text", "title")
+            if name not in keep and isinstance(value, dict) and value.get(kind)
+        }
+        name = max(texts, key=lambda n: _size(texts[n]), default=None)
+        if name is None or _size(texts[name]) <= len(ELLIPSIS) + 64:
+            break
+        objects = texts[name]
+        if len(objects) > 1:
+            objects = objects[: len(objects) // 2]
+            last = objects[-1]["text"]["content"]
+        else:
+            content = objects[0]["text"]["content"]
+            last = content[: len(content) // 2]
+        objects[-1] = {"type": "text", "text": {"content": _trim_end(last) + ELLIPSIS}}
+        kind = "rich_text" if "rich_text" in properties[name] else "title"
+        properties[name] = {kind: objects}
+        if name not in cut:
+            cut.append(name)
+    return cut
+
+
+def _trim_end(text: str) -> str:
+    """Room for the ellipsis within the piece's limit, and no half surrogate pair at the end."""
+    return _fit_units(text, MAX_TEXT - 1).removesuffix(ELLIPSIS)
+
+
 def plain(objects: list[dict[str, Any]]) -> str:
     return "".join(str(o.get("text", {}).get("content", "")) for o in objects)
 

@@ -54,6 +54,9 @@ class World:
         self.mapped = self.fake.add_database(
             schema(Title="title", Who="rich_text", Amount="number")
         )
+        self.wide = self.fake.add_database(
+            schema(Name="title", A="rich_text", B="rich_text", C="rich_text", Event_ID="rich_text")
+        )
         self.hidden = self.fake.add_database(schema(Name="title"), shared=False)
         self.revoked_db = self.fake.add_database(schema(Name="title"))
         self.page = self.fake.add_page()
@@ -77,6 +80,11 @@ pipelines:
     destinations:
       - name: db
         notion: {notion(f'database: "{w.mapped.id}"', extra=', columns: {Title: "Payment from $event.customer", Who: "$event.customer", Amount: "$event.amount_cents"}')}
+  - name: wide
+    on: notion.wide
+    destinations:
+      - name: db
+        notion: {notion(f'database: "{w.wide.id}"', extra=", columns: {A: $event.body, B: $event.body, C: $event.body}")}
   - name: hidden
     on: notion.hidden
     destinations:
@@ -288,3 +296,23 @@ async def test_large_append_is_split_in_order_and_a_retry_never_duplicates(
         for b in w.big_page.children
     ]
     assert texts == [f"ingestlayer · notion.big · {event_id}", *lines]
+
+
+async def test_a_row_over_500_kb_is_cut_to_fit_and_the_result_says_where(
+    notion_api: tuple[httpx.AsyncClient, World],
+) -> None:
+    api, w = notion_api
+    body = "b" * 200_000
+    event_id = await emit(api, "notion.wide", {"body": body})
+    status = await wait_status(api, event_id, {"completed"})
+    result = delivery(status, "wide", "db")["result"]
+    props = row_for(w.wide, w.fake, event_id)
+    cut = {s["property"] for s in result["skipped"] if "500 KB" in s["reason"]}
+    assert cut and cut <= {"A", "B", "C"}
+    for name in ("A", "B", "C"):
+        written = text(props[name], "rich_text")
+        if name in cut:
+            assert written.endswith("…") and body.startswith(written[:-1])
+        else:
+            assert written == body
+    assert text(props["Event ID"], "rich_text") == event_id

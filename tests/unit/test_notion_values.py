@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 from typing import Any
 
@@ -122,3 +123,42 @@ def test_settings_need_exactly_one_target() -> None:
     dest = NotionDestination.model_validate({"token": "secret_literal", "database": "d"})
     assert "secret" not in dest.pace_key() + dest.pace_label()
     assert dest.pace_interval() == pytest.approx(1 / 3)
+
+
+def test_a_row_over_notions_request_size_is_cut_to_fit_and_says_which_properties() -> None:
+    long = "x" * 200_000
+    properties: dict[str, Any] = {
+        "Name": {"title": nv.rich_text("Ticket")[0]},
+        "Event ID": {"rich_text": nv.rich_text("evt_" + "e" * 32)[0]},
+        **{f"Notes {i}": {"rich_text": nv.rich_text(long)[0]} for i in range(4)},
+        "Tiny": {"rich_text": nv.rich_text("keep me")[0]},
+        "Plan": {"select": {"name": "pro"}},
+    }
+    cut = nv.fit_row(properties, keep=frozenset({"Event ID"}))
+    assert len(json.dumps(properties)) <= nv.MAX_REQUEST_BYTES
+    assert cut and set(cut) <= {f"Notes {i}" for i in range(4)}
+    for name in cut:
+        objects = properties[name]["rich_text"]
+        assert objects[-1]["text"]["content"].endswith("…")
+        assert all(nv.utf16_length(o["text"]["content"]) <= nv.MAX_TEXT for o in objects)
+    assert nv.plain(properties["Event ID"]["rich_text"]) == "evt_" + "e" * 32
+    assert nv.plain(properties["Tiny"]["rich_text"]) == "keep me"
+    assert properties["Plan"] == {"select": {"name": "pro"}}
+
+
+def test_emoji_text_escapes_large_in_json_and_is_still_cut_to_fit() -> None:
+    properties: dict[str, Any] = {
+        "Body": {"rich_text": nv.rich_text("\U0001f600" * 100_000)[0]},
+    }
+    assert len(json.dumps(properties)) > nv.MAX_REQUEST_BYTES
+    assert nv.fit_row(properties) == ["Body"]
+    assert len(json.dumps(properties)) <= nv.MAX_REQUEST_BYTES
+    text = nv.plain(properties["Body"]["rich_text"])
+    assert text.endswith("…") and set(text[:-1]) == {"\U0001f600"}
+
+
+def test_a_row_that_fits_is_left_alone() -> None:
+    properties: dict[str, Any] = {"Body": {"rich_text": nv.rich_text("y" * 150_000)[0]}}
+    before = json.dumps(properties)
+    assert nv.fit_row(properties) == []
+    assert json.dumps(properties) == before
