@@ -27,12 +27,12 @@ from ingestlayer import tracking
 from ingestlayer.events import EVENT_TYPE_MAX_LENGTH, EVENT_TYPE_PATTERN
 from ingestlayer.settings import Settings
 from ingestlayer.status import RedeliverRequest
+from workflows.event_pipeline import STEPS_KEY
+from workflows.event_pipeline import WORKFLOW_NAME as EVENT_WORKFLOW
 
 WORKFLOW_NAME = "BulkRedeliver"
 PROGRESS_QUERY = "progress"
 WORKFLOW_ID_PREFIX = "redeliver/"
-EVENT_WORKFLOW = "EventPipeline"
-STEPS_KEY = "*steps"
 DESTINATION_PATTERN = r"^[A-Za-z0-9_\-*]+/[A-Za-z0-9_\-*]+$"
 DEFAULT_RATE = 5.0
 MIN_RATE = 0.1
@@ -121,8 +121,8 @@ class BulkRedeliveryProgress(BaseModel):
 
 class BulkRedeliveryState(BaseModel):
     """The workflow's input, carried whole across continue-as-new. `cursor` is the exact start
-        time (RFC 3339) of the oldest dead letter listed so far, `exclude` the ids listed at exactly
-        that time, `pending` those listed but not yet signalled (at most a page), `not_before` when
+    time (RFC 3339) of the oldest dead letter listed so far, `exclude` the ids listed at exactly
+    that time, `pending` those listed but not yet signalled (at most a page), `not_before` when
     the next signal may go (epoch seconds)."""
 
     progress: BulkRedeliveryProgress

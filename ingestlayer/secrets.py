@@ -59,16 +59,18 @@ def _is_reference(value: object) -> bool:
     return isinstance(value, str) and ENV_REF.fullmatch(value) is not None
 
 
-def _dsn_password_is_literal(dsn: str) -> bool:
-    if "${" in dsn and ENV_REF.fullmatch(dsn):
-        return False
+def dsn_passwords(dsn: str) -> list[str]:
+    """The passwords a database URL carries (user info and `?password=`), as written there."""
     try:
         parts = urlsplit(dsn)
-        password = parts.password
+        passwords = [parts.password or "", *parse_qs(parts.query).get("password", [])]
     except ValueError:
-        return False
-    passwords = [password or "", *parse_qs(parts.query).get("password", [])]
-    return any(pw and not ENV_REF.fullmatch(unquote(pw)) for pw in passwords)
+        return []
+    return [pw for pw in passwords if pw]
+
+
+def _dsn_password_is_literal(dsn: str) -> bool:
+    return any(not ENV_REF.fullmatch(unquote(pw)) for pw in dsn_passwords(dsn))
 
 
 def literal_secrets(options: Mapping[str, object], path: str = "") -> list[str]:

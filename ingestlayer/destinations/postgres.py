@@ -16,7 +16,7 @@ import re
 import time
 from dataclasses import dataclass
 from typing import Any, ClassVar
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import unquote, urlsplit
 
 import asyncpg
 from pydantic import ConfigDict, Field, field_validator
@@ -393,8 +393,5 @@ def _where(dsn: str) -> str:
 def _scrub(text: str, dsn: str) -> str:
     """Remove the DSN and its password from a message that may have quoted them."""
     hidden = {dsn}
-    with contextlib.suppress(ValueError):
-        parts = urlsplit(dsn)
-        passwords = [parts.password or "", *parse_qs(parts.query).get("password", [])]
-        hidden.update(p for pw in passwords if pw for p in (pw, unquote(pw)))
+    hidden.update(p for pw in secrets.dsn_passwords(dsn) for p in (pw, unquote(pw)))
     return secrets.scrub(text, hidden)
