@@ -6,6 +6,7 @@ first and keep the old one listed until no open workflow's history needs it."""
 
 from __future__ import annotations
 
+import base64
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -97,6 +98,13 @@ class KeyRing:
             return cipher.decrypt(sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], key_id.encode())
         except InvalidTag:
             raise DecryptionError(key_id) from None
+
+
+def b64decode_any(text: str) -> bytes:
+    """Standard or URL-safe base64, padding optional: keys and protobuf JSON bytes come in both.
+    Raises ValueError (binascii.Error is one) on anything else."""
+    normal = text.strip().replace("-", "+").replace("_", "/")
+    return base64.b64decode(normal + "=" * (-len(normal) % 4), validate=True)
 
 
 def is_encrypted(payload: Payload) -> bool:

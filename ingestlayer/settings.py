@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import hmac
 import ipaddress
@@ -12,6 +10,8 @@ from typing import Annotated
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from ingestlayer.codec import b64decode_any
 
 CODEC_KEY_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 CODEC_UI_TOKEN = re.compile(r"[A-Za-z0-9_-]{22,128}")
@@ -26,10 +26,9 @@ def parse_codec_key(entry: str) -> tuple[str, bytes]:
             "each codec key is <key id>:<base64 of 32 bytes>; key ids are 1-64 letters, "
             "digits, '.', '_' or '-'"
         )
-    text = encoded.strip().replace("-", "+").replace("_", "/")
     try:
-        material = base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
-    except (binascii.Error, ValueError):
+        material = b64decode_any(encoded)
+    except ValueError:
         raise ValueError(f"codec key {key_id!r} is not valid base64") from None
     if len(material) != 32:
         raise ValueError(

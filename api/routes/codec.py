@@ -11,7 +11,6 @@ routes stay out of the OpenAPI document, which lists only what an API key opens.
 from __future__ import annotations
 
 import base64
-import binascii
 import logging
 import re
 from collections.abc import Sequence
@@ -28,7 +27,7 @@ from api.deps import ApiKeyDep, SettingsDep
 from api.errors import ApiError
 from api.models import ErrorBody
 from api.parsing import load_json, read_body
-from ingestlayer.codec import CodecError, EncryptionCodec, is_encrypted
+from ingestlayer.codec import CodecError, EncryptionCodec, b64decode_any, is_encrypted
 from ingestlayer.settings import Settings
 from ingestlayer.temporal import payload_codec
 
@@ -79,10 +78,9 @@ class CodecPayloads(BaseModel):
 
 
 def _b64(text: str, where: str) -> bytes:
-    normal = text.strip().replace("-", "+").replace("_", "/")
     try:
-        return base64.b64decode(normal + "=" * (-len(normal) % 4), validate=True)
-    except (binascii.Error, ValueError):
+        return b64decode_any(text)
+    except ValueError:
         raise ApiError(400, "invalid_base64", f"{where} is not base64") from None
 
 
