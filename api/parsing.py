@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Request
+from pydantic import BaseModel
 
 from api.errors import ApiError
 from api.models import EventIn
@@ -19,6 +20,17 @@ IDEMPOTENCY_KEY_MAX = 255
 class ShapeLimits:
     max_depth: int
     max_keys: int
+
+
+def json_body(model: type[BaseModel], required: bool = True) -> dict[str, Any]:
+    """`openapi_extra` for a route that reads its body by hand (for stable error codes), so the
+    OpenAPI document still declares the body's schema."""
+    return {
+        "requestBody": {
+            "required": required,
+            "content": {"application/json": {"schema": model.model_json_schema()}},
+        }
+    }
 
 
 async def read_body(request: Request, limit: int) -> bytes:

@@ -26,7 +26,7 @@ from temporalio.api.common.v1 import Payload
 from api.deps import ApiKeyDep, SettingsDep
 from api.errors import ApiError
 from api.models import ErrorBody
-from api.parsing import load_json, read_body
+from api.parsing import json_body, load_json, read_body
 from ingestlayer.codec import CodecError, EncryptionCodec, b64decode_any, is_encrypted
 from ingestlayer.settings import Settings
 from ingestlayer.temporal import payload_codec
@@ -166,12 +166,6 @@ def _ui_token(settings: Settings, token: str) -> None:
         raise ApiError(404, "not_found", "Not Found")
 
 
-_body = {
-    "requestBody": {
-        "required": True,
-        "content": {"application/json": {"schema": CodecPayloads.model_json_schema()}},
-    }
-}
 _common: dict[int | str, dict[str, Any]] = {
     413: {"model": ErrorBody, "description": "body over the size limit"},
     422: {"model": ErrorBody, "description": "not JSON, or not a list of payloads"},
@@ -199,7 +193,7 @@ NamespaceHeader = Annotated[
     response_model=CodecPayloads,
     summary="Encrypt payloads with the current codec key",
     responses={**_common, **_decode_errors, **_api_key},
-    openapi_extra=_body,
+    openapi_extra=json_body(CodecPayloads),
 )
 async def encode(
     request: Request, _auth: ApiKeyDep, settings: SettingsDep, _ns: NamespaceHeader = None
@@ -212,7 +206,7 @@ async def encode(
     response_model=CodecPayloads,
     summary="Decrypt payloads (unencrypted payloads pass through)",
     responses={**_common, **_decode_errors, **_api_key},
-    openapi_extra=_body,
+    openapi_extra=json_body(CodecPayloads),
 )
 async def decode(
     request: Request, _auth: ApiKeyDep, settings: SettingsDep, _ns: NamespaceHeader = None
@@ -226,7 +220,7 @@ async def decode(
     include_in_schema=False,
     summary="`/codec/encode` for the Temporal UI, authorized by the UI codec token in the path",
     responses={**_common, **_decode_errors, **_ui},
-    openapi_extra=_body,
+    openapi_extra=json_body(CodecPayloads),
 )
 async def ui_encode(
     request: Request, token: str, settings: SettingsDep, _ns: NamespaceHeader = None
@@ -241,7 +235,7 @@ async def ui_encode(
     include_in_schema=False,
     summary="`/codec/decode` for the Temporal UI, authorized by the UI codec token in the path",
     responses={**_common, **_decode_errors, **_ui},
-    openapi_extra=_body,
+    openapi_extra=json_body(CodecPayloads),
 )
 async def ui_decode(
     request: Request, token: str, settings: SettingsDep, _ns: NamespaceHeader = None

@@ -14,7 +14,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.deps import ApiKeyDep, SettingsDep, TemporalClientDep
 from api.errors import ApiError, temporal_unavailable
 from api.models import ErrorBody, WorkflowRef
-from api.parsing import load_json, read_body
+from api.parsing import json_body, load_json, read_body
 from ingestlayer import bulk_redelivery, tracking
 from ingestlayer.bulk_redelivery import BulkRedeliveryProgress, BulkRedeliveryRequest
 from ingestlayer.events import EVENT_TYPE_PATTERN
@@ -83,12 +83,6 @@ class BulkRedeliveryOut(BulkRedeliveryProgress):
 
 
 _BULK_BODY_LIMIT = 16 * 1024
-_BULK_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {"application/json": {"schema": BulkRedeliveryRequest.model_json_schema()}},
-    }
-}
 
 
 def _redelivery_url(settings: Settings, redelivery_id: str) -> str:
@@ -127,7 +121,7 @@ def _bulk_request(body: bytes) -> BulkRedeliveryRequest:
         422: {"model": ErrorBody, "description": "malformed JSON or an invalid filter"},
         503: {"model": ErrorBody, "description": "the workflow service is not reachable; retry"},
     },
-    openapi_extra=_BULK_BODY,
+    openapi_extra=json_body(BulkRedeliveryRequest),
 )
 async def redeliver_dead_letters(
     request: Request,

@@ -7,7 +7,7 @@ import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request, Response
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 from temporalio.service import RPCError
 
 from api.deps import ApiKeyDep, PipelinesDep, SettingsDep, TemporalClientDep
@@ -29,6 +29,7 @@ from api.parsing import (
     ShapeLimits,
     check_idempotency_key,
     check_shape,
+    json_body,
     load_json,
     read_body,
     validate_event,
@@ -58,16 +59,6 @@ def _unavailable() -> ApiError:
     return temporal_unavailable("the event was not accepted, ")
 
 
-def _json_body(model: type[BaseModel], required: bool = True) -> dict[str, Any]:
-    """The body is read by hand (for stable error codes), so its schema is declared here."""
-    return {
-        "requestBody": {
-            "required": required,
-            "content": {"application/json": {"schema": model.model_json_schema()}},
-        }
-    }
-
-
 @router.post(
     "",
     status_code=202,
@@ -78,7 +69,7 @@ def _json_body(model: type[BaseModel], required: bool = True) -> dict[str, Any]:
         409: {"model": ErrorBody, "description": "Idempotency-Key reused with a different body"},
         413: {"model": ErrorBody, "description": "body over the size limit"},
     },
-    openapi_extra=_json_body(EventIn),
+    openapi_extra=json_body(EventIn),
 )
 async def create_event(
     request: Request,
@@ -116,7 +107,7 @@ async def create_event(
         207: {"model": BatchAccepted, "description": "some events were rejected; see `results`"},
         413: {"model": ErrorBody, "description": "body over the batch size limit"},
     },
-    openapi_extra=_json_body(BatchIn),
+    openapi_extra=json_body(BatchIn),
 )
 async def create_events(
     request: Request,
@@ -235,7 +226,7 @@ def _redeliver_body(data: Any, settings: Settings) -> RedeliverIn:
         409: {"model": ErrorBody, "description": "no dead-lettered delivery matches"},
         413: {"model": ErrorBody, "description": "body over the size limit"},
     },
-    openapi_extra=_json_body(RedeliverIn, required=False),
+    openapi_extra=json_body(RedeliverIn, required=False),
 )
 async def redeliver_event(
     event_id: str,
