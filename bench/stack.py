@@ -3,9 +3,7 @@ pragmas as `make dev`), an in-process worker and the real API over HTTP on 127.0
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import os
 import secrets
 import tempfile
 from collections.abc import AsyncIterator
@@ -17,6 +15,7 @@ from temporalio.client import Client
 
 from api.app import create_app
 from ingestlayer import config
+from ingestlayer.codec import new_codec_key
 from ingestlayer.devserver import start_environment
 from ingestlayer.settings import Settings
 from ingestlayer.temporal import data_converter
@@ -35,7 +34,7 @@ class Stack:
 async def local_stack(pipelines_yaml: str, **overrides: object) -> AsyncIterator[Stack]:
     """Payloads are encrypted, as in `make dev`: the figures include the codec's cost."""
     api_key = "il_bench_" + secrets.token_hex(8)
-    codec_keys = f"bench:{base64.b64encode(os.urandom(32)).decode()}"
+    codec_keys = new_codec_key("bench")
     with tempfile.TemporaryDirectory(prefix="ingestlayer-bench-") as tmp:
         env = await start_environment(
             Path(tmp) / "temporal.db",

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import contextlib
 import os
 import secrets
@@ -46,6 +45,7 @@ from temporalio.client import Client
 from bench import fake_model
 from bench.floor import FLOOR_QUEUE, FLOOR_WORKFLOW
 from ingestlayer import config
+from ingestlayer.codec import new_codec_key
 from ingestlayer.devserver import start_environment
 from ingestlayer.events import Event
 from ingestlayer.ingest import WORKFLOW_NAME, submit
@@ -443,7 +443,7 @@ class Bench:
 
     async def main(self) -> None:
         # Encrypted as in `make dev`: every figure includes the payload codec.
-        codec_keys = f"bench:{base64.b64encode(os.urandom(32)).decode()}"
+        codec_keys = new_codec_key("bench")
         env = await start_environment(
             self.tmp / "temporal.db", converter=data_converter(Settings(codec_keys=codec_keys))
         )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import contextlib
 import json
 import os
@@ -165,6 +164,8 @@ async def _dev(args: argparse.Namespace) -> int:
 def _run_dev(args: argparse.Namespace) -> int:
     """Keys are generated once and kept in the data folder, so a restart keeps working with them
     (the codec key above all: losing it makes the stored history unreadable)."""
+    from ingestlayer.codec import new_codec_key
+
     data = Path(args.data_dir)
     data.mkdir(parents=True, exist_ok=True)
     args.api_key = os.environ.get("INGESTLAYER_API_KEYS") or _read_or_create(
@@ -172,7 +173,7 @@ def _run_dev(args: argparse.Namespace) -> int:
     )
     args.codec_keys = os.environ.get("INGESTLAYER_CODEC_KEYS") or _read_or_create(
         data / "codec-key",
-        f"dev-{secrets.token_hex(3)}:{base64.b64encode(os.urandom(32)).decode()}",
+        new_codec_key(f"dev-{secrets.token_hex(3)}"),
     )
     args.codec_ui_token = os.environ.get("INGESTLAYER_CODEC_UI_TOKEN") or _read_or_create(
         data / "codec-ui-token", secrets.token_urlsafe(24)

@@ -100,6 +100,11 @@ class KeyRing:
             raise DecryptionError(key_id) from None
 
 
+def new_codec_key(key_id: str) -> str:
+    """A fresh `keyid:base64` entry for INGESTLAYER_CODEC_KEYS (an AES-256 key)."""
+    return f"{key_id}:{base64.b64encode(os.urandom(32)).decode()}"
+
+
 def b64decode_any(text: str) -> bytes:
     """Standard or URL-safe base64, padding optional: keys and protobuf JSON bytes come in both.
     Raises ValueError (binascii.Error is one) on anything else."""

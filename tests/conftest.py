@@ -4,8 +4,6 @@ pipelines over real HTTP."""
 
 from __future__ import annotations
 
-import base64
-import os
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -18,6 +16,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
 from ingestlayer import config
+from ingestlayer.codec import new_codec_key
 from ingestlayer.devserver import start_environment
 from ingestlayer.settings import Settings
 from ingestlayer.temporal import data_converter
@@ -30,7 +29,7 @@ API_KEY = "il_test_" + secrets.token_hex(8)
 # The whole suite runs with payload encryption on, as `make dev` and docker-compose do. Child
 # processes (worker pools, APIs) get it as INGESTLAYER_CODEC_KEYS=CODEC_KEYS.
 CODEC_KEY_ID = "test-" + secrets.token_hex(3)
-CODEC_KEYS = f"{CODEC_KEY_ID}:{base64.b64encode(os.urandom(32)).decode()}"
+CODEC_KEYS = new_codec_key(CODEC_KEY_ID)
 
 ApiFactory = Callable[..., Awaitable[httpx.AsyncClient]]
 

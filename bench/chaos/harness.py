@@ -12,7 +12,6 @@ History is encrypted with a fresh codec key that every child and this process sh
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import os
 import secrets
@@ -35,6 +34,7 @@ from bench.chaos.driver import EVENT_TYPE, Driver, Post, ticket
 from bench.chaos.processes import ChaosError, Child, free_port
 from bench.chaos.report import Report
 from ingestlayer import search_attributes as sa
+from ingestlayer.codec import new_codec_key
 from ingestlayer.devserver import DevServer
 from ingestlayer.settings import Settings
 from ingestlayer.status import EventStatus
@@ -170,7 +170,7 @@ class ChaosStack:
                 "INGESTLAYER_PIPELINES_PATH": str(pipelines),
                 "INGESTLAYER_PUBLIC_BASE_URL": f"http://127.0.0.1:{self.api_port}",
                 "INGESTLAYER_OUTBOUND_ALLOW": "127.0.0.1/32",
-                "INGESTLAYER_CODEC_KEYS": f"chaos-{self.run}:{base64.b64encode(os.urandom(32)).decode()}",
+                "INGESTLAYER_CODEC_KEYS": new_codec_key(f"chaos-{self.run}"),
                 RECEIVER_URL_ENV: receiver_url,
                 PG_DSN_ENV: PG_ADMIN_DSN,
                 "CHAOS_HMAC_SECRET": "chaos-" + secrets.token_hex(16),

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import os
 import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -25,6 +24,7 @@ from temporalio.client import Client
 
 from api.app import create_app
 from ingestlayer import config
+from ingestlayer.codec import new_codec_key
 from ingestlayer.settings import Settings
 from ingestlayer.temporal import connect
 from ingestlayer.workers import running_workers
@@ -55,7 +55,7 @@ MARKER = "zq-marker-" + secrets.token_hex(6)
 
 
 def new_key(key_id: str) -> str:
-    return f"{key_id}:{base64.b64encode(os.urandom(32)).decode()}"
+    return new_codec_key(key_id)
 
 
 # --- fixtures ------------------------------------------------------------------------------

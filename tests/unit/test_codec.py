@@ -20,13 +20,14 @@ from ingestlayer.codec import (
     EncryptionCodec,
     MalformedPayloadError,
     UnknownKeyError,
+    new_codec_key,
 )
 from ingestlayer.settings import Settings
 from ingestlayer.temporal import data_converter, payload_codec
 
 
 def new_key(key_id: str) -> str:
-    return f"{key_id}:{base64.b64encode(os.urandom(32)).decode()}"
+    return new_codec_key(key_id)
 
 
 KEY_A, KEY_B = new_key("key-a"), new_key("key-b")
