@@ -62,17 +62,23 @@ async def _merge_pending(
     client: Client, status: EventStatus, desc: WorkflowExecutionDescription
 ) -> None:
     """Attempts made by a regular activity are invisible to the workflow until it finishes;
-    the server's pending-activity record shows them live."""
+    the server's pending-activity record shows them live. Only a delivery still retrying in the
+    activity's round takes them: the description is read before the query, so by the query the
+    workflow may already have counted a finished activity that the description still lists."""
     for pending in desc.raw_description.pending_activities:
         parts = pending.activity_id.split("/")
         if len(parts) != 4 or parts[0] != "deliver":
             continue
-        _, pipeline, destination, _ = parts
+        _, pipeline, destination, round_ = parts
         for p in status.pipelines:
             if p.name != pipeline:
                 continue
             for d in p.deliveries:
-                if d.destination != destination:
+                if (
+                    d.destination != destination
+                    or d.state != "retrying"
+                    or str(d.redeliveries) != round_
+                ):
                     continue
                 started = pending.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED
                 d.attempts += pending.attempt - (0 if started else 1)
